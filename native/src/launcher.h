@@ -1,0 +1,67 @@
+/* cellblock-launcher: shared declarations. See ../PROTOCOL.md for the wire format. */
+#ifndef CELLBLOCK_LAUNCHER_H
+#define CELLBLOCK_LAUNCHER_H
+
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <sys/types.h>
+
+#define MAX_CGROUP_PROCS 16
+#define CONFIG_FD 3
+#define REPORT_FD 4
+
+struct config {
+	const char *rootfs;   /* image rootfs on the host (read-only lower layer) */
+	const char *jobdir;   /* per-job directory: lower/, rw/, merged/ are made here */
+	const char *files;    /* optional extra lower layer with the job's files */
+	const char *hostname;
+	const char *cwd;
+	unsigned long uid_base, uid_count;
+	unsigned long uid, gid; /* inside the sandbox */
+	unsigned long long disk_bytes, disk_inodes;
+	unsigned long long rlimit_nofile, rlimit_stack, rlimit_fsize, rlimit_cpu;
+	const char *cgroup_procs[MAX_CGROUP_PROCS];
+	int n_cgroup_procs;
+	unsigned char *seccomp; /* raw struct sock_filter array */
+	size_t seccomp_len;
+	char **env;  /* NULL-terminated */
+	char **argv; /* NULL-terminated */
+};
+
+/* Error convention: a function that fails returns -1 after fail() recorded what
+ * (and errno); callers propagate with `if (f() < 0) return -1;`. */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *last_error(void);
+int last_errno(void);
+
+/* report.c: one line per event on REPORT_FD. */
+void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void report_failure(const char *stage);
+unsigned long long mono_ns(void);
+
+/* util.c */
+int write_file(const char *path, const char *data);
+int make_dir(const char *path, mode_t mode);
+int path_join(char *out, size_t size, const char *a, const char *b);
+
+/* config.c */
+int config_read(int fd, struct config *cfg);
+
+/* mounts.c: host side (supervisor, in its private mount namespace). */
+int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size_t merged_size);
+/* mounts.c: sandbox side (pid 1, in the job's mount namespace). */
+int setup_sandbox_mounts(const char *merged, const struct config *cfg);
+int enter_rootfs(const char *merged);
+
+/* security.c */
+int apply_rlimits(const struct config *cfg);
+int drop_privileges(const struct config *cfg);
+int install_seccomp(const struct config *cfg);
+
+/* net.c */
+int bring_up_loopback(void);
+
+/* sandbox.c */
+int run_userns_child(const struct config *cfg, int sync_fd, const char *merged);
+
+#endif

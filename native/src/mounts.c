@@ -1,0 +1,249 @@
+/* Mounts. Two sides:
+ *  - host side (supervisor, host root, in a private mount namespace of its own, so
+ *    nothing it mounts is ever visible on the host and all of it vanishes with it):
+ *    idmapped read-only image + size-capped tmpfs + overlay = the job's root;
+ *  - sandbox side (pid 1 of the job, container root in the job's user namespace):
+ *    /proc, /dev, masks, then pivot_root into the overlay. */
+#include "launcher.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int idmapped_image(const struct config *cfg, int userns_fd, const char *target)
+{
+	struct mount_attr attr = {
+		.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+		.userns_fd = (unsigned long long)userns_fd,
+	};
+	int fd = open_tree(AT_FDCWD, cfg->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+
+	if (fd < 0)
+		return fail("open_tree %s", cfg->rootfs);
+	if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
+		fail("mount_setattr idmap %s", cfg->rootfs);
+		close(fd);
+		return -1;
+	}
+	if (move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		fail("move_mount %s", target);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return fail("close open_tree fd");
+	return 0;
+}
+
+int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size_t merged_size)
+{
+	char lower[4096], rw[4096], upper[4096], work[4096], opts[4096 * 3], data[128];
+	int n;
+
+	if (path_join(lower, sizeof(lower), cfg->jobdir, "lower") < 0 ||
+	    path_join(rw, sizeof(rw), cfg->jobdir, "rw") < 0 ||
+	    path_join(upper, sizeof(upper), rw, "upper") < 0 ||
+	    path_join(work, sizeof(work), rw, "work") < 0 ||
+	    path_join(merged, merged_size, cfg->jobdir, "merged") < 0)
+		return -1;
+	if (make_dir(lower, 0755) < 0 || make_dir(rw, 0700) < 0 || make_dir(merged, 0755) < 0)
+		return -1;
+	if (idmapped_image(cfg, userns_fd, lower) < 0)
+		return -1;
+
+	/* The writable layer: everything the job writes lands here, capped in bytes
+	 * and inodes; its root belongs to container root. */
+	n = snprintf(data, sizeof(data), "size=%llu,nr_inodes=%llu,mode=0755,uid=%lu,gid=%lu",
+		     cfg->disk_bytes, cfg->disk_inodes, cfg->uid_base, cfg->uid_base);
+	if (n < 0 || (size_t)n >= sizeof(data))
+		return fail("tmpfs options too long");
+	if (mount("tmpfs", rw, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0)
+		return fail("mount tmpfs %s", rw);
+	if (make_dir(upper, 0755) < 0 || make_dir(work, 0700) < 0)
+		return -1;
+	if (chown(upper, (uid_t)cfg->uid_base, (gid_t)cfg->uid_base) < 0)
+		return fail("chown %s", upper);
+
+	if (cfg->files)
+		n = snprintf(opts, sizeof(opts), "lowerdir=%s:%s,upperdir=%s,workdir=%s", cfg->files, lower, upper, work);
+	else
+		n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+	if (n < 0 || (size_t)n >= sizeof(opts))
+		return fail("overlay options too long");
+	if (mount("overlay", merged, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
+		return fail("mount overlay %s", merged);
+	return 0;
+}
+
+/* A path the sandbox side mounts on must be a real directory of the image: a
+ * symlink planted by the image must not redirect our mounts. */
+static int image_dir(const char *merged, const char *name, char *out, size_t size)
+{
+	struct stat st;
+
+	if (path_join(out, size, merged, name) < 0)
+		return -1;
+	if (lstat(out, &st) < 0) {
+		if (errno != ENOENT)
+			return fail("lstat %s", out);
+		return make_dir(out, 0755);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return fail("image: /%s is not a directory", name);
+	}
+	return 0;
+}
+
+static int bind_dev(const char *dev, const char *name)
+{
+	char target[4096], source[64];
+	int fd;
+
+	if (path_join(target, sizeof(target), dev, name) < 0)
+		return -1;
+	snprintf(source, sizeof(source), "/dev/%s", name);
+	fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (fd < 0)
+		return fail("create %s", target);
+	if (close(fd) < 0)
+		return fail("close %s", target);
+	if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+		return fail("bind %s", source);
+	return 0;
+}
+
+static int dev_link(const char *dev, const char *name, const char *to)
+{
+	char path[4096];
+
+	if (path_join(path, sizeof(path), dev, name) < 0)
+		return -1;
+	if (symlink(to, path) < 0)
+		return fail("symlink %s", path);
+	return 0;
+}
+
+static int setup_dev(const char *merged, const struct config *cfg)
+{
+	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	char dev[4096], pts[4096], shm[4096], data[96];
+	size_t i;
+
+	if (image_dir(merged, "dev", dev, sizeof(dev)) < 0)
+		return -1;
+	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64") < 0)
+		return fail("mount tmpfs %s", dev);
+	for (i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
+		if (bind_dev(dev, nodes[i]) < 0)
+			return -1;
+	if (path_join(pts, sizeof(pts), dev, "pts") < 0 || make_dir(pts, 0755) < 0)
+		return -1;
+	if (mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+		return fail("mount devpts %s", pts);
+	if (path_join(shm, sizeof(shm), dev, "shm") < 0 || make_dir(shm, 01777) < 0)
+		return -1;
+	snprintf(data, sizeof(data), "mode=1777,size=%llu", cfg->disk_bytes);
+	if (mount("tmpfs", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data) < 0)
+		return fail("mount tmpfs %s", shm);
+	if (dev_link(dev, "ptmx", "pts/ptmx") < 0 || dev_link(dev, "fd", "/proc/self/fd") < 0 ||
+	    dev_link(dev, "stdin", "/proc/self/fd/0") < 0 || dev_link(dev, "stdout", "/proc/self/fd/1") < 0 ||
+	    dev_link(dev, "stderr", "/proc/self/fd/2") < 0)
+		return -1;
+	/* No more nodes: the job cannot add any (read-only from here on). */
+	if (mount(NULL, dev, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64") < 0)
+		return fail("remount %s read-only", dev);
+	return 0;
+}
+
+/* Paths of /proc that leak host facts or offer host-wide knobs (as Docker's
+ * defaults): hidden entirely, or left visible read-only. */
+static const char *const proc_masked[] = {
+	"kcore", "keys", "key-users", "timer_list", "sched_debug", "latency_stats", "timer_stats",
+	"kallsyms", "kpagecount", "kpageflags", "kpagecgroup", "kmsg", "config.gz", "pagetypeinfo",
+	"vmallocinfo", "slabinfo", "acpi", "scsi", "asound", "driver", "dynamic_debug", NULL,
+};
+static const char *const proc_readonly[] = { "sys", "sysrq-trigger", "irq", "bus", "fs", NULL };
+
+static int mask_path(const char *proc, const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	if (path_join(path, sizeof(path), proc, name) < 0)
+		return -1;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : fail("lstat %s", path);
+	if (S_ISDIR(st.st_mode)) {
+		if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1") < 0)
+			return fail("mask %s", path);
+	} else if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0) {
+		return fail("mask %s", path);
+	}
+	return 0;
+}
+
+static int readonly_path(const char *proc, const char *name)
+{
+	char path[4096];
+
+	if (path_join(path, sizeof(path), proc, name) < 0)
+		return -1;
+	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return errno == ENOENT ? 0 : fail("bind %s", path);
+	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fail("remount %s read-only", path);
+	return 0;
+}
+
+static int setup_proc(const char *merged)
+{
+	char proc[4096];
+	size_t i;
+
+	if (image_dir(merged, "proc", proc, sizeof(proc)) < 0)
+		return -1;
+	if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fail("mount proc %s", proc);
+	for (i = 0; proc_masked[i]; i++)
+		if (mask_path(proc, proc_masked[i]) < 0)
+			return -1;
+	for (i = 0; proc_readonly[i]; i++)
+		if (readonly_path(proc, proc_readonly[i]) < 0)
+			return -1;
+	return 0;
+}
+
+int setup_sandbox_mounts(const char *merged, const struct config *cfg)
+{
+	/* Mounts copied from the supervisor's namespace are slaves: cut every link. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return fail("make / private");
+	/* The overlay came from a more privileged namespace, so it is locked and
+	 * pivot_root refuses it; a bind of it made here is ours. */
+	if (mount(merged, merged, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return fail("bind %s", merged);
+	if (setup_proc(merged) < 0 || setup_dev(merged, cfg) < 0)
+		return -1;
+	return 0;
+}
+
+int enter_rootfs(const char *merged)
+{
+	/* pivot_root(".", ".") stacks the old root under the new one; detaching it
+	 * leaves nothing of the host reachable. */
+	if (chdir(merged) < 0)
+		return fail("chdir %s", merged);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return fail("pivot_root %s", merged);
+	if (umount2(".", MNT_DETACH) < 0)
+		return fail("detach old root");
+	if (chdir("/") < 0)
+		return fail("chdir /");
+	return 0;
+}

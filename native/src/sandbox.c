@@ -1,0 +1,182 @@
+/* The processes inside the job's user namespace:
+ *   userns child  waits until the supervisor mapped ids, joined the cgroup and
+ *                 mounted the rootfs; becomes container root; unshares the other
+ *                 namespaces; forks
+ *   init (pid 1)  mounts /proc and /dev, pivots into the rootfs, forks the job,
+ *                 reaps, reports the job's wait status; its exit ends every
+ *                 process left in the pid namespace (daemons included)
+ *   job           rlimits, drops every privilege, seccomp, execs the command */
+#include "launcher.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static const char *env_get(char **env, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (; *env; env++)
+		if (strncmp(*env, name, len) == 0 && (*env)[len] == '=')
+			return *env + len + 1;
+	return NULL;
+}
+
+/* execvpe() would search the launcher's PATH; the job's own PATH is what counts. */
+static void exec_command(const struct config *cfg)
+{
+	const char *file = cfg->argv[0];
+	const char *path = env_get(cfg->env, "PATH");
+	const char *p;
+	int saw_eacces = 0;
+	char candidate[4096];
+
+	if (strchr(file, '/')) {
+		execve(file, cfg->argv, cfg->env);
+		return;
+	}
+	if (!path)
+		path = DEFAULT_PATH;
+	for (p = path;; ) {
+		const char *colon = strchr(p, ':');
+		size_t dir_len = colon ? (size_t)(colon - p) : strlen(p);
+		int n = snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)dir_len, dir_len ? p : ".", file);
+
+		if (n > 0 && (size_t)n < sizeof(candidate)) {
+			execve(candidate, cfg->argv, cfg->env);
+			if (errno == EACCES)
+				saw_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+				return;
+		}
+		if (!colon)
+			break;
+		p = colon + 1;
+	}
+	errno = saw_eacces ? EACCES : ENOENT;
+}
+
+static void run_job(const struct config *cfg)
+{
+	if (setsid() < 0 || apply_rlimits(cfg) < 0) {
+		if (errno != 0 && last_error()[0] == '\0')
+			fail("setsid");
+		report_failure("job");
+		_exit(126);
+	}
+	if (chdir(cfg->cwd) < 0) {
+		report("exec_failed errno=%d what=cwd path=%s", errno, cfg->cwd);
+		_exit(127);
+	}
+	if (drop_privileges(cfg) < 0 || install_seccomp(cfg) < 0) {
+		report_failure("job");
+		_exit(126);
+	}
+	/* Only stdio and the report pipe (close-on-exec) cross into the job. */
+	if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0 || close_range(CONFIG_FD, CONFIG_FD, 0) < 0 ||
+	    close_range(REPORT_FD + 1, ~0U, 0) < 0) {
+		fail("close fds");
+		report_failure("job");
+		_exit(126);
+	}
+	exec_command(cfg);
+	report("exec_failed errno=%d what=exec path=%s", errno, cfg->argv[0]);
+	_exit(127);
+}
+
+static void report_exit(int status, const struct rusage *ru)
+{
+	report("exited mono_ns=%llu status=%d utime_us=%lld stime_us=%lld maxrss_kb=%ld", mono_ns(), status,
+	       (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec,
+	       (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec, ru->ru_maxrss);
+}
+
+static void run_init(const struct config *cfg, const char *merged)
+{
+	pid_t job;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
+		fail("pdeathsig");
+		goto failed;
+	}
+	if (setup_sandbox_mounts(merged, cfg) < 0)
+		goto failed;
+	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
+		fail("sethostname");
+		goto failed;
+	}
+	if (bring_up_loopback() < 0 || enter_rootfs(merged) < 0)
+		goto failed;
+	report("started mono_ns=%llu", mono_ns());
+	job = fork();
+	if (job < 0) {
+		fail("fork job");
+		goto failed;
+	}
+	if (job == 0)
+		run_job(cfg);
+	/* As pid 1 we inherit every orphan: reap them all, report only the job. */
+	for (;;) {
+		struct rusage ru;
+		int status;
+		pid_t w = wait4(-1, &status, 0, &ru);
+
+		if (w == job) {
+			report_exit(status, &ru);
+			_exit(0);
+		}
+		if (w < 0 && errno != EINTR) {
+			fail("wait4");
+			goto failed;
+		}
+	}
+failed:
+	report_failure("init");
+	_exit(125);
+}
+
+int run_userns_child(const struct config *cfg, int sync_fd, const char *merged)
+{
+	char go;
+	ssize_t n;
+	pid_t init;
+	int status;
+
+	do
+		n = read(sync_fd, &go, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(1); /* the supervisor failed and reported it */
+	if (close(sync_fd) < 0)
+		return fail("close sync");
+	/* Become container root (host uid_base) with no supplementary groups. */
+	if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+		return fail("become container root");
+	/* Credential changes clear the death signal: set it afterwards. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return fail("pdeathsig");
+	if (getppid() == 1)
+		_exit(1);
+	if (unshare(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) < 0)
+		return fail("unshare namespaces");
+	init = fork();
+	if (init < 0)
+		return fail("fork init");
+	if (init == 0)
+		run_init(cfg, merged);
+	while (waitpid(init, &status, 0) < 0)
+		if (errno != EINTR)
+			return fail("waitpid init");
+	return 0;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything cellblock needs on a Debian/Ubuntu host, as root: system
+# packages, node modules (which builds the native launcher), and the images.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "cellblock: run this as root (it installs packages and runs sandboxes)" >&2
+  exit 1
+fi
+
+packages=(gcc libc6-dev libseccomp2 redis-server busybox-static mmdebstrap tar)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "cellblock: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "cellblock: Node.js 20 or newer is required" >&2
+  exit 1
+fi
+
+npm ci --no-audit --no-fund
+bin/cellblock image build busybox
+bin/cellblock image build toolchain

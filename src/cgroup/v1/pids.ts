@@ -1,0 +1,16 @@
+// v1 pids controller: a cap on tasks (threads included), the fork-bomb defence, and the
+// peak where the kernel keeps one: pids.peak came with 6.1 and the pids controller serves
+// the same files on v1 and v2, so v1 hosts on new kernels have it too.
+
+import { join } from 'node:path';
+import { readNumber, writeText } from '../files.ts';
+import type { CgroupFs } from '../fs.ts';
+
+export function applyPidsLimit(fs: CgroupFs, dir: string, max: number): void {
+  writeText(fs, join(dir, 'pids.max'), String(max));
+}
+
+export function readPidsPeak(fs: CgroupFs, dir: string): number | null {
+  const path = join(dir, 'pids.peak');
+  return fs.exists(path) ? readNumber(fs, path) : null;
+}

@@ -1,0 +1,82 @@
+// One job's cgroup on v2: the single directory <parent>/<name>.
+
+import { join } from 'node:path';
+import { CellblockError } from '../../errors.ts';
+import type { CgroupStats, JobCgroup } from '../driver.ts';
+import type { CgroupFs } from '../fs.ts';
+import { type CgroupTiming, pollUntil } from '../timing.ts';
+import { collectPids, removeTree, runAll } from '../tree.ts';
+import { readCpuStat, readCpuUsageUs } from './cpu.ts';
+import { readIoStats } from './io.ts';
+import { freezeKillThaw, hasCgroupKill, isPopulated, writeCgroupKill } from './kill.ts';
+import { readMemoryStats } from './memory.ts';
+import { readPidsPeak } from './pids.ts';
+
+/** Between kill rounds: killed tasks need a moment to exit and leave the cgroup. */
+const ROUND_GRACE_MS = 100;
+
+export class V2JobCgroup implements JobCgroup {
+  readonly dir: string;
+  readonly procsFiles: readonly string[];
+
+  constructor(
+    private readonly fs: CgroupFs,
+    readonly name: string,
+    parentDir: string,
+    private readonly timing: CgroupTiming,
+  ) {
+    this.dir = join(parentDir, name);
+    this.procsFiles = [join(this.dir, 'cgroup.procs')];
+  }
+
+  cpuUsageUs(): number {
+    return readCpuUsageUs(this.fs, this.dir);
+  }
+
+  stats(): CgroupStats {
+    const cpu = readCpuStat(this.fs, this.dir);
+    const memory = readMemoryStats(this.fs, this.dir);
+    const io = readIoStats(this.fs, this.dir);
+    return {
+      cpuUserUs: cpu.userUs,
+      cpuSystemUs: cpu.systemUs,
+      memoryPeakBytes: memory.peakBytes,
+      memoryPeakSource: memory.peakSource,
+      oomKills: memory.oomKills,
+      pidsPeak: readPidsPeak(this.fs, this.dir),
+      ioReadBytes: io.readBytes,
+      ioWriteBytes: io.writeBytes,
+    };
+  }
+
+  pids(): number[] {
+    return [...collectPids(this.fs, this.dir)].sort((a, b) => a - b);
+  }
+
+  async killAll(): Promise<void> {
+    const deadline = this.timing.now() + this.timing.killTimeoutMs;
+    const populated = (): boolean => isPopulated(this.fs, this.dir);
+    for (;;) {
+      if (!populated()) return;
+      if (hasCgroupKill(this.fs, this.dir)) writeCgroupKill(this.fs, this.dir);
+      else await freezeKillThaw(this.fs, this.dir, this.timing);
+      const roundEnd = Math.min(deadline, this.timing.now() + ROUND_GRACE_MS);
+      if (await pollUntil(this.timing, roundEnd, () => !populated())) return;
+      if (this.timing.now() >= deadline) {
+        throw new CellblockError(
+          'CGROUP_FAILED',
+          `processes ${this.pids().join(', ')} still in job cgroup ${this.dir} ${this.timing.killTimeoutMs} ms after SIGKILL (stuck in uninterruptible sleep?)`,
+        );
+      }
+    }
+  }
+
+  async remove(): Promise<void> {
+    await runAll(`failed to remove job cgroup ${this.dir}`, [
+      async () => {
+        if (isPopulated(this.fs, this.dir)) await this.killAll();
+      },
+      () => removeTree(this.fs, this.dir, this.timing),
+    ]);
+  }
+}

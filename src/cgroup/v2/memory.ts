@@ -1,0 +1,36 @@
+// v2 memory controller: a hard limit with no swap, and the peak / OOM-kill facts a
+// MEMORY_LIMIT verdict is decided from.
+
+import { join } from 'node:path';
+import { flatKey, readFlatKeyed, readNumber, writeIfPresent, writeText } from '../files.ts';
+import type { CgroupFs } from '../fs.ts';
+
+export function applyMemoryLimit(fs: CgroupFs, dir: string, bytes: number): void {
+  writeText(fs, join(dir, 'memory.max'), String(bytes));
+  // Absent when the kernel has no swap accounting; then there is no swap to forbid either
+  // way (swap.max is independent of memory.max on v2, unlike v1's memsw).
+  writeIfPresent(fs, join(dir, 'memory.swap.max'), '0');
+}
+
+export interface V2MemoryStats {
+  peakBytes: number;
+  peakSource: string;
+  oomKills: number;
+}
+
+export function readMemoryStats(fs: CgroupFs, dir: string): V2MemoryStats {
+  // memory.peak arrived in 5.19. Without it memory.current is all there is: read after the
+  // job ended it is the usage left behind, not a peak, and peakSource says so.
+  const peak = join(dir, 'memory.peak');
+  const source = fs.exists(peak) ? 'memory.peak' : 'memory.current';
+  // memory.events, not memory.events.local: the hierarchical count includes kills in child
+  // cgroups a job may create inside its cgroup namespace, and every process below the job
+  // cgroup is the job's. (A host mounted with memory_localevents makes this file local;
+  // then children's kills are lost, which we accept rather than walk the tree.)
+  const eventsPath = join(dir, 'memory.events');
+  return {
+    peakBytes: readNumber(fs, join(dir, source)),
+    peakSource: source,
+    oomKills: flatKey(readFlatKeyed(fs, eventsPath), 'oom_kill', eventsPath),
+  };
+}

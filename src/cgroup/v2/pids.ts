@@ -1,0 +1,15 @@
+// v2 pids controller: a cap on tasks (threads included), and the peak where the kernel
+// keeps one (pids.peak, 6.1+).
+
+import { join } from 'node:path';
+import { readNumber, writeText } from '../files.ts';
+import type { CgroupFs } from '../fs.ts';
+
+export function applyPidsLimit(fs: CgroupFs, dir: string, max: number): void {
+  writeText(fs, join(dir, 'pids.max'), String(max));
+}
+
+export function readPidsPeak(fs: CgroupFs, dir: string): number | null {
+  const path = join(dir, 'pids.peak');
+  return fs.exists(path) ? readNumber(fs, path) : null;
+}

@@ -1,0 +1,165 @@
+// A small typed producer: validates specs with the worker's own schema (so a typo fails
+// here, not in a worker), enqueues them, and waits for results through QueueEvents.
+import { Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { parseJobSpec, type JobSpec, type JobSpecInput } from '../job/spec.ts';
+import type { JobResult } from '../job/result.ts';
+import { silentLogger, type Logger } from '../log.ts';
+import { errorMessage } from '../errors.ts';
+import { createRedisConnection } from './connection.ts';
+import { DEFAULT_JOB_OPTIONS, JOB_NAME } from './job-options.ts';
+import { QueueError } from './errors.ts';
+
+export interface CellblockClientOptions {
+  redisUrl: string;
+  queueName: string;
+  log?: Logger;
+  /** Merged over DEFAULT_JOB_OPTIONS for every job this client adds. */
+  defaultJobOptions?: JobsOptions;
+}
+
+export interface SubmitOptions {
+  /** A custom BullMQ job id (not an integer, no ':'): adding the same id twice adds one job. */
+  jobId?: string;
+  /** 1 (highest) .. 2^21; jobs without one go first. */
+  priority?: number;
+  delayMs?: number;
+  attempts?: number;
+}
+
+export class CellblockClient implements AsyncDisposable {
+  readonly queueName: string;
+  private readonly log: Logger;
+  private readonly connection: Redis;
+  private readonly queue: Queue<JobSpec, JobResult>;
+  private events: QueueEvents | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(opts: CellblockClientOptions) {
+    this.queueName = opts.queueName;
+    this.log = (opts.log ?? silentLogger).child({ queue: opts.queueName });
+    this.connection = createRedisConnection(opts.redisUrl, 'cellblock-client');
+    this.queue = new Queue<JobSpec, JobResult>(opts.queueName, {
+      connection: this.connection,
+      defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...opts.defaultJobOptions },
+    });
+    this.queue.on('error', (err) => this.log.error({ err: errorMessage(err) }, 'queue error'));
+  }
+
+  /** Validate and enqueue one job; returns its BullMQ id. Throws InvalidJobError before enqueueing. */
+  async submit(spec: JobSpecInput, opts: SubmitOptions = {}): Promise<string> {
+    const parsed = parseJobSpec(spec);
+    const job = await this.queue.add(JOB_NAME, parsed, toJobsOptions(opts));
+    return jobIdOf(job);
+  }
+
+  /** Validate every spec first (none is enqueued if one is bad), then enqueue them in one round trip. */
+  async submitMany(specs: readonly JobSpecInput[], opts: SubmitOptions = {}): Promise<string[]> {
+    const parsed = specs.map((s, i) => {
+      try {
+        return parseJobSpec(s);
+      } catch (err) {
+        if (err instanceof Error) err.message = `job ${i}: ${err.message}`;
+        throw err;
+      }
+    });
+    const jobOpts = toJobsOptions({ ...opts, jobId: undefined });
+    const jobs = await this.queue.addBulk(parsed.map((data) => ({ name: JOB_NAME, data, opts: jobOpts })));
+    return jobs.map(jobIdOf);
+  }
+
+  /**
+   * Wait up to timeoutMs for a job's result. Throws QueueError: JOB_FAILED (with the
+   * worker's reason, e.g. an invalid spec), JOB_NOT_FOUND, or WAIT_TIMEOUT.
+   */
+  async result(id: string, timeoutMs: number): Promise<JobResult> {
+    const job = await Job.fromId<JobSpec, JobResult>(this.queue, id);
+    if (job === undefined) {
+      throw new QueueError('JOB_NOT_FOUND', id, `job ${id} is not in queue ${this.queueName} (never added, or removed after it finished)`);
+    }
+    try {
+      return await job.waitUntilFinished(this.queueEvents(), timeoutMs);
+    } catch (err) {
+      // waitUntilFinished rejects alike for a failed job and for a timeout; the job's
+      // state tells them apart.
+      const state = await this.queue.getJobState(id).catch(() => 'unknown');
+      if (state === 'failed') {
+        throw new QueueError('JOB_FAILED', id, `job ${id} failed: ${errorMessage(err)}`, { cause: err });
+      }
+      if (state === 'unknown') {
+        throw new QueueError('JOB_NOT_FOUND', id, `job ${id} was removed from queue ${this.queueName} before its result was read`, { cause: err });
+      }
+      if (state === 'completed') {
+        const done = await Job.fromId<JobSpec, JobResult>(this.queue, id);
+        if (done !== undefined) return done.returnvalue;
+      }
+      throw new QueueError('WAIT_TIMEOUT', id, `job ${id} did not finish within ${timeoutMs} ms (state: ${state}); is a worker running on queue ${this.queueName}?`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** submit + result. */
+  async run(spec: JobSpecInput, timeoutMs: number, opts: SubmitOptions = {}): Promise<JobResult> {
+    // Listening before adding makes sure the completion event cannot be missed.
+    await this.queueEvents().waitUntilReady();
+    const id = await this.submit(spec, opts);
+    return this.result(id, timeoutMs);
+  }
+
+  /** The underlying queue, for admin work (counts, obliterate in tests). */
+  get bullQueue(): Queue<JobSpec, JobResult> {
+    return this.queue;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.closeSteps();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private queueEvents(): QueueEvents {
+    if (this.events === undefined) {
+      const events = new QueueEvents(this.queueName, { connection: this.connection });
+      events.on('error', (err) => this.log.error({ err: errorMessage(err) }, 'queue events error'));
+      // Every waiting result() adds a listener pair; a batch of hundreds is normal.
+      events.setMaxListeners(0);
+      this.queue.setMaxListeners(0);
+      this.events = events;
+    }
+    return this.events;
+  }
+
+  private async closeSteps(): Promise<void> {
+    const failures: Error[] = [];
+    const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(new Error(`${what}: ${errorMessage(err)}`, { cause: err }));
+      }
+    };
+    const events = this.events;
+    if (events !== undefined) await step('queue events', () => events.close());
+    await step('queue', () => this.queue.close());
+    await step('redis connection', () => this.connection.quit());
+    if (failures.length > 0) throw new AggregateError(failures, `closing client: ${failures.map((f) => f.message).join('; ')}`);
+  }
+}
+
+function toJobsOptions(opts: SubmitOptions): JobsOptions {
+  const out: JobsOptions = {};
+  if (opts.jobId !== undefined) out.jobId = opts.jobId;
+  if (opts.priority !== undefined) out.priority = opts.priority;
+  if (opts.delayMs !== undefined) out.delay = opts.delayMs;
+  if (opts.attempts !== undefined) out.attempts = opts.attempts;
+  return out;
+}
+
+function jobIdOf(job: { id?: string }): string {
+  if (job.id === undefined) throw new Error('BullMQ returned a job without an id');
+  return job.id;
+}

@@ -1,0 +1,77 @@
+// The per-job directory on the host: <stateDir>/jobs/<jobId>/ with an owner file
+// (for reconcile), the job's files as an extra read-only lower layer, and the
+// empty mount points the launcher mounts on inside its own mount namespace.
+// Only cellblock writes here; the job's writes go to its tmpfs upper layer.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { JobSpec } from '../job/spec.ts';
+import { formatOwner, type Owner } from './owner.ts';
+import type { UidRange } from './uid-ranges.ts';
+
+export const OWNER_FILE = 'owner';
+
+export class JobDir {
+  private constructor(readonly path: string) {}
+
+  /**
+   * Make the directory; fails if it exists (a job id is never reused while live).
+   * It belongs to the job's container root, which must reach the mount points in
+   * it, and to nobody else on the host.
+   */
+  static create(jobsRoot: string, jobId: string, owner: Owner, range: UidRange): JobDir {
+    const dir = path.join(jobsRoot, jobId);
+    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.writeFileSync(path.join(dir, OWNER_FILE), formatOwner(owner));
+    fs.chownSync(dir, range.base, range.base);
+    return new JobDir(dir);
+  }
+
+  /**
+   * Lay out the job's files (and its working directory, unless the image has it)
+   * as an overlay layer owned by the job's ids. Returns the layer's path, or
+   * undefined when the job needs none.
+   */
+  stageFiles(spec: JobSpec, range: UidRange, rootfs: string): string | undefined {
+    const cwdInImage = isDirectory(path.join(rootfs, spec.cwd));
+    if (spec.files.length === 0 && cwdInImage) return undefined;
+    const layer = path.join(this.path, 'files');
+    const userUid = range.base + spec.user.uid;
+    const userGid = range.base + spec.user.gid;
+    const made = new Set<string>();
+    // Directories at or below cwd belong to the job's user; others to container root.
+    const ensureDir = (inside: string): void => {
+      if (inside === '/' || made.has(inside)) return;
+      ensureDir(path.posix.dirname(inside));
+      const host = path.join(layer, inside);
+      fs.mkdirSync(host, { mode: 0o755 });
+      const mine = inside === spec.cwd || inside.startsWith(spec.cwd === '/' ? '/' : `${spec.cwd}/`);
+      fs.chownSync(host, mine ? userUid : range.base, mine ? userGid : range.base);
+      made.add(inside);
+    };
+    fs.mkdirSync(layer, { mode: 0o755 });
+    fs.chownSync(layer, range.base, range.base);
+    if (!cwdInImage) ensureDir(spec.cwd);
+    for (const f of spec.files) {
+      const inside = path.posix.resolve(spec.cwd, f.path);
+      ensureDir(path.posix.dirname(inside));
+      const host = path.join(layer, inside);
+      const data = Buffer.from(f.content, f.encoding);
+      fs.writeFileSync(host, data, { mode: f.mode, flag: 'wx' });
+      fs.chmodSync(host, f.mode); // writeFileSync's mode is filtered by the umask
+      fs.chownSync(host, userUid, userGid);
+    }
+    return layer;
+  }
+
+  remove(): void {
+    fs.rmSync(this.path, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

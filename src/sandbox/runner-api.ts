@@ -1,0 +1,44 @@
+// The sandbox API the rest of cellblock uses: one Runner per worker process.
+import type { JobSpec } from '../job/spec.ts';
+import type { JobResult } from '../job/result.ts';
+import type { Logger } from '../log.ts';
+
+export interface RunOptions {
+  /** Unique per job run; names the cgroup and job directory. [A-Za-z0-9_-]{1,64}. */
+  jobId: string;
+  /** Aborting kills the running sandbox; the result says so. */
+  signal?: AbortSignal;
+  log?: Logger;
+}
+
+export interface ReconcileReport {
+  cgroupsRemoved: number;
+  jobDirsRemoved: number;
+  processesKilled: number;
+}
+
+export interface Runner {
+  /** Run one job in a fresh sandbox; always tears it down. Never throws for job faults. */
+  run(spec: JobSpec, opts: RunOptions): Promise<JobResult>;
+  /** Remove what a crashed worker left behind (cgroups, job dirs, processes). */
+  reconcile(): Promise<ReconcileReport>;
+  /** Wait for running jobs' teardown; idempotent. */
+  close(): Promise<void>;
+}
+
+export interface RunnerOptions {
+  /** Root of cellblock's state: images/, jobs/, uids/. */
+  stateDir: string;
+  log: Logger;
+  /** First host uid/gid of the ranges that jobs map to; one range of 65536 per running job. */
+  uidBase?: number;
+  /** How many ranges (= jobs at once on this host) may be handed out. */
+  uidRanges?: number;
+  /** Path of the compiled launcher; default native/build/cellblock-launcher. */
+  launcherPath?: string;
+  /** Worker id recorded in results. */
+  workerId?: string;
+}
+
+// Implemented in ./runner.ts:
+//   export async function createRunner(opts: RunnerOptions): Promise<Runner>

@@ -1,0 +1,78 @@
+// Hands out host uid/gid ranges, one per running job, so no two jobs on a host
+// (even of different workers) share ids. A claim is a directory made with
+// mkdir (atomic across processes) holding its owner; a dead owner's claims are
+// taken back by reconcile.
+import fs from 'node:fs';
+import path from 'node:path';
+import { CellblockError, errnoCode } from '../errors.ts';
+import { formatOwner, isAlive, readOwner, type Owner } from './owner.ts';
+
+export const RANGE_SIZE = 65536;
+
+export interface UidRange {
+  index: number;
+  /** First host id: container uid 0 maps to it. */
+  base: number;
+  count: number;
+}
+
+export class UidRanges {
+  private next = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly base: number,
+    private readonly ranges: number,
+    private readonly owner: Owner,
+  ) {
+    if (base < RANGE_SIZE || base + ranges * RANGE_SIZE > 0xfffffffe) {
+      throw new CellblockError('INVALID_CONFIG', `uid ranges ${base}..${base + ranges * RANGE_SIZE} do not fit in host ids 65536..4294967294`);
+    }
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  acquire(): UidRange {
+    for (let tried = 0; tried < this.ranges; tried++) {
+      const index = (this.next + tried) % this.ranges;
+      const claim = path.join(this.dir, String(index));
+      try {
+        fs.mkdirSync(claim);
+      } catch (err) {
+        if (errnoCode(err) === 'EEXIST') continue;
+        throw err;
+      }
+      fs.writeFileSync(path.join(claim, 'owner'), formatOwner(this.owner));
+      this.next = (index + 1) % this.ranges;
+      return { index, base: this.base + index * RANGE_SIZE, count: RANGE_SIZE };
+    }
+    throw new CellblockError('NO_UID_RANGE', `all ${this.ranges} uid ranges are in use: raise CELLBLOCK_UID_RANGES or run fewer jobs at once`);
+  }
+
+  release(range: UidRange): void {
+    fs.rmSync(path.join(this.dir, String(range.index)), { recursive: true, force: true });
+  }
+
+  /** Take back claims whose owner is gone. Returns how many. */
+  reclaimDead(): number {
+    let n = 0;
+    for (const name of fs.readdirSync(this.dir)) {
+      const claim = path.join(this.dir, name);
+      const owner = readOwner(path.join(claim, 'owner'));
+      // A claim without an owner file is either being made right now or left by a
+      // crash between mkdir and write; only the latter is old.
+      if (owner ? !isAlive(owner) : isOlderThan(claim, 60_000)) {
+        fs.rmSync(claim, { recursive: true, force: true });
+        n++;
+      }
+    }
+    return n;
+  }
+}
+
+function isOlderThan(p: string, ms: number): boolean {
+  try {
+    return Date.now() - fs.statSync(p).mtimeMs > ms;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,61 @@
+// After every test that makes sandboxes: nothing may be left on the host. No job
+// cgroups, no job directories, no uid claims, no mounts, no processes running
+// under a job's host ids, no launcher processes.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { detectCgroupDriver } from '../../src/cgroup/index.ts';
+
+export interface LeakScope {
+  stateDir: string;
+  uidBase: number;
+  uidRanges: number;
+}
+
+function processesMatching(pred: (pid: number, status: string, exe: string) => boolean): string[] {
+  const found: string[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    let status = '';
+    let exe = '';
+    try {
+      status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      exe = fs.readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      // gone, or a kernel thread
+    }
+    if (status !== '' && pred(pid, status, exe)) found.push(`${pid} ${/^Name:\s*(.*)$/m.exec(status)?.[1] ?? '?'}`);
+  }
+  return found;
+}
+
+export function leftovers(scope: LeakScope): string[] {
+  const problems: string[] = [];
+  const cgroups = detectCgroupDriver().list();
+  if (cgroups.length > 0) problems.push(`job cgroups: ${cgroups.join(', ')}`);
+  for (const sub of ['jobs', 'uids']) {
+    const dir = path.join(scope.stateDir, sub);
+    const entries = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+    if (entries.length > 0) problems.push(`${sub}/: ${entries.join(', ')}`);
+  }
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(scope.stateDir) || /cellblock/i.test(l));
+  if (mounts.length > 0) problems.push(`mounts: ${mounts.join(' | ')}`);
+  const hi = scope.uidBase + scope.uidRanges * 65536;
+  const procs = processesMatching((_pid, status, exe) => {
+    const uid = Number(/^Uid:\s*(\d+)/m.exec(status)?.[1] ?? -1);
+    return (uid >= scope.uidBase && uid < hi) || exe.endsWith('/cellblock-launcher');
+  });
+  if (procs.length > 0) problems.push(`processes: ${procs.join(', ')}`);
+  return problems;
+}
+
+/** Fails the test if anything is left (after giving a just-finished teardown a moment). */
+export async function assertNoLeaks(scope: LeakScope): Promise<void> {
+  let problems = leftovers(scope);
+  for (let i = 0; i < 20 && problems.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    problems = leftovers(scope);
+  }
+  assert.deepEqual(problems, [], `leaked: ${problems.join('; ')}`);
+}
