@@ -25,17 +25,22 @@ for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.l
 done
 [ ${#sources[@]} -gt 0 ] || { echo "cellblock: no apt sources configured on this machine (/etc/apt/sources.list*)" >&2; exit 2; }
 
-# mmdebstrap's merged-usr hook makes the /usr symlinks itself and installs
-# usr-is-merged; otherwise apt picks usrmerge, which drags in a full perl (~55 MB).
-# lto-dump (32 MB) is a debugging tool no compile uses.
 # 2025-01-01: any fixed value makes file times (and so the tarball) stable.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1735689600}
 
+# mmdebstrap's merged-usr hook makes the /usr symlinks itself and installs
+# usr-is-merged; otherwise apt picks usrmerge, which drags in a full perl (~55 MB).
+hooks=()
+merged_usr=/usr/share/mmdebstrap/hooks/merged-usr
+[ -d "$merged_usr" ] && hooks+=(--hook-dir="$merged_usr")
+
+# Left out: docs (but copyrights), man and info pages, translations, and lto-dump
+# (32 MB, a debugging tool no compile uses).
 trap 'rm -f "$out.tmp"' EXIT
 mmdebstrap \
   --variant=minbase \
   --format=tar \
-  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+  "${hooks[@]}" \
   --include=gcc,g++,libc6-dev,make,python3 \
   --aptopt='APT::Install-Recommends "false"' \
   --dpkgopt='path-exclude=/usr/share/man/*' \

@@ -50,7 +50,7 @@ export async function reconcile(p: ReconcileParts): Promise<ReconcileReport> {
   for (const id of jobIds) {
     const dir = path.join(p.jobsRoot, id);
     if (!isLeftover(dir)) continue;
-    if (cgroupNames.has(id)) await removeCgroup(id);
+    if (cgroupNames.delete(id)) await removeCgroup(id);
     fs.rmSync(dir, { recursive: true, force: true });
     report.jobDirsRemoved++;
   }
