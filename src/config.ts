@@ -19,6 +19,8 @@ export interface CellblockConfig {
   uidRanges: number;
   /** Recorded in every JobResult and on every BullMQ job this worker takes. */
   workerId: string;
+  /** Name of the cgroup made below the worker's own cgroup to hold the job cgroups. */
+  cgroupParent: string;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -112,6 +114,12 @@ const FIELDS: Record<keyof CellblockConfig, Field> = {
     flag: '--worker-id',
     schema: z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of [A-Za-z0-9._:@-]'),
     defaultValue: () => `${os.hostname()}:${process.pid}`,
+  },
+  cgroupParent: {
+    env: 'CELLBLOCK_CGROUP_PARENT',
+    flag: '--cgroup-parent',
+    schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of [A-Za-z0-9_-]'),
+    defaultValue: () => 'cellblock',
   },
 };
 

@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CONFIG_FLAG_OPTIONS, configFlagsFrom, loadConfig, type CellblockConfig, type ConfigFlags } from '../config.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { JobResult } from '../job/result.ts';
+import type { Runner } from '../sandbox/runner-api.ts';
 
 /** A mistake in how the command was called: printed with a pointer to --help, exit 2. */
 export class UsageError extends Error {
@@ -60,6 +61,19 @@ export function configFrom(values: ParsedValues, over: ConfigFlags = {}): Cellbl
 export function quietUnlessAsked(values: ParsedValues): ConfigFlags {
   const asked = typeof values['log-level'] === 'string' || (process.env.CELLBLOCK_LOG_LEVEL ?? '') !== '';
   return asked ? {} : { logLevel: 'warn' };
+}
+
+/** The sandbox runner a command's configuration asks for (loaded only by commands that run jobs). */
+export async function runnerFor(config: CellblockConfig, log: Logger): Promise<Runner> {
+  const { createRunner } = await import('../sandbox/runner.ts');
+  return createRunner({
+    stateDir: config.stateDir,
+    log,
+    uidBase: config.uidBase,
+    uidRanges: config.uidRanges,
+    workerId: config.workerId,
+    cgroupParent: config.cgroupParent,
+  });
 }
 
 export function loggerFor(config: CellblockConfig): Logger {

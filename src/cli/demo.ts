@@ -27,6 +27,7 @@ import {
   stringFlag,
   table,
   UsageError,
+  runnerFor,
   type Command,
 } from './common.ts';
 
@@ -100,8 +101,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function startLocalWorker(config: CellblockConfig, log: Logger, jobs: readonly DemoJob[]): Promise<CellblockWorker> {
   await checkImages(config, log, jobs);
-  const { createRunner } = await import('../sandbox/runner.ts');
-  const runner = await createRunner({ stateDir: config.stateDir, log, uidBase: config.uidBase, uidRanges: config.uidRanges, workerId: config.workerId });
+  const runner = await runnerFor(config, log);
   try {
     return await CellblockWorker.start({
       redisUrl: config.redisUrl,

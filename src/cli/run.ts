@@ -21,6 +21,7 @@ import {
   stringsFlag,
   summaryLine,
   UsageError,
+  runnerFor,
   type Command,
 } from './common.ts';
 
@@ -92,14 +93,7 @@ async function main(argv: string[]): Promise<number> {
   const spec = await buildSpec(values, cmd);
   const config = configFrom(values, quietUnlessAsked(values));
   const log = loggerFor(config);
-  const { createRunner } = await import('../sandbox/runner.ts');
-  const runner = await createRunner({
-    stateDir: config.stateDir,
-    log,
-    uidBase: config.uidBase,
-    uidRanges: config.uidRanges,
-    workerId: config.workerId,
-  });
+  const runner = await runnerFor(config, log);
 
   const abort = new AbortController();
   const signals = onShutdownSignals(() => process.exit(130));

@@ -3,7 +3,7 @@
 import { configHelp, redactUrl } from '../config.ts';
 import { CellblockWorker } from '../queue/worker.ts';
 import { pingRedis } from '../queue/connection.ts';
-import { configFrom, EXIT_OK, loggerFor, onShutdownSignals, parseCommandArgs, stringFlag, UsageError, type Command } from './common.ts';
+import { configFrom, EXIT_OK, loggerFor, onShutdownSignals, runnerFor, parseCommandArgs, stringFlag, UsageError, type Command } from './common.ts';
 
 const help = `Usage: cellblock worker [--concurrency N] [options]
 
@@ -26,14 +26,7 @@ async function main(argv: string[]): Promise<number> {
   const log = loggerFor(config);
 
   await pingRedis(config.redisUrl);
-  const { createRunner } = await import('../sandbox/runner.ts');
-  const runner = await createRunner({
-    stateDir: config.stateDir,
-    log,
-    uidBase: config.uidBase,
-    uidRanges: config.uidRanges,
-    workerId: config.workerId,
-  });
+  const runner = await runnerFor(config, log);
   let worker: CellblockWorker;
   try {
     worker = await CellblockWorker.start({

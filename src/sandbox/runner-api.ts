@@ -38,6 +38,8 @@ export interface RunnerOptions {
   launcherPath?: string;
   /** Worker id recorded in results. */
   workerId?: string;
+  /** The cgroup below the worker's own that holds job cgroups; default `cellblock`. */
+  cgroupParent?: string;
 }
 
 // Implemented in ./runner.ts:

@@ -40,7 +40,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   if (!fs.existsSync(launcher)) {
     throw new CellblockError('LAUNCHER_MISSING', `the native launcher ${launcher} is missing: run \`npm run build:native\` (needs gcc)`);
   }
-  const cgroups = detectCgroupDriver();
+  const cgroups = detectCgroupDriver({ parentName: opts.cgroupParent ?? 'cellblock' });
   const owner = currentOwner();
   const images = new ImageStore(path.join(opts.stateDir, 'images'), opts.log);
   const jobsRoot = path.join(opts.stateDir, 'jobs');

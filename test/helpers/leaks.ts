@@ -8,6 +8,8 @@ import { detectCgroupDriver } from '../../src/cgroup/index.ts';
 
 export interface LeakScope {
   stateDir: string;
+  /** The runner's cgroup parent: only job cgroups below it are this scope's. */
+  cgroupParent: string;
   uidBase: number;
   uidRanges: number;
 }
@@ -32,7 +34,7 @@ function processesMatching(pred: (pid: number, status: string, exe: string) => b
 
 export function leftovers(scope: LeakScope): string[] {
   const problems: string[] = [];
-  const cgroups = detectCgroupDriver().list();
+  const cgroups = detectCgroupDriver({ parentName: scope.cgroupParent }).list();
   if (cgroups.length > 0) problems.push(`job cgroups: ${cgroups.join(', ')}`);
   for (const sub of ['jobs', 'uids']) {
     const dir = path.join(scope.stateDir, sub);

@@ -16,7 +16,15 @@ import type { LeakScope } from './leaks.ts';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const TEST_STATE_DIR = process.env.CELLBLOCK_TEST_STATE_DIR ?? '/var/lib/cellblock-test';
 export const TEST_IMAGE = 'cbtest';
-export const SCOPE: LeakScope = { stateDir: TEST_STATE_DIR, uidBase: 0x50000000, uidRanges: 64 };
+// Its own cgroup parent and uid ranges: a worker running on the same host is not
+// mistaken for a leak, and the tests never touch its sandboxes. Two test runs on
+// one host at once each need their own (CELLBLOCK_TEST_* variables).
+export const SCOPE: LeakScope = {
+  stateDir: TEST_STATE_DIR,
+  cgroupParent: process.env.CELLBLOCK_TEST_CGROUP_PARENT ?? 'cellblock-test',
+  uidBase: Number(process.env.CELLBLOCK_TEST_UID_BASE ?? 0x50000000),
+  uidRanges: 64,
+};
 
 function newer(a: string, b: string): boolean {
   return !fs.existsSync(b) || fs.statSync(a).mtimeMs > fs.statSync(b).mtimeMs;
@@ -62,7 +70,7 @@ export function prepareTestImage(): Promise<void> {
 
 export async function testRunner(): Promise<Runner> {
   await prepareTestImage();
-  return createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, workerId: 'test' });
+  return createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, workerId: 'test' });
 }
 
 let seq = 0;

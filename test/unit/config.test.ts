@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       CELLBLOCK_UID_BASE: '0x50000000',
       CELLBLOCK_UID_RANGES: '16',
       CELLBLOCK_WORKER_ID: 'w1',
+      CELLBLOCK_CGROUP_PARENT: 'cellblock-judge',
     };
     const c = loadConfig({ env });
     assert.deepEqual(c, {
@@ -48,6 +49,7 @@ describe('loadConfig', () => {
       uidBase: 0x50000000,
       uidRanges: 16,
       workerId: 'w1',
+      cgroupParent: 'cellblock-judge',
     });
     const f = loadConfig({ env, flags: { concurrency: '5', queueName: 'other', stateDir: 'rel/dir' } });
     assert.equal(f.concurrency, 5);
@@ -68,6 +70,7 @@ describe('loadConfig', () => {
     invalid(() => loadConfig({ env: { CELLBLOCK_QUEUE: 'a:b' } }), /CELLBLOCK_QUEUE="a:b"/);
     invalid(() => loadConfig({ env: { CELLBLOCK_UID_BASE: '1000' } }), /CELLBLOCK_UID_BASE="1000": must be at least 65536/);
     invalid(() => loadConfig({ env: { CELLBLOCK_WORKER_ID: 'has space' } }), /CELLBLOCK_WORKER_ID/);
+    invalid(() => loadConfig({ env: { CELLBLOCK_CGROUP_PARENT: '../escape' } }), /CELLBLOCK_CGROUP_PARENT/);
   });
 
   it('names the flag when the value came from a flag', () => {

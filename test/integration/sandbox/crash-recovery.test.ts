@@ -33,7 +33,7 @@ after(() => runner.close());
 
 test('a SIGKILLed worker leaves no process, and reconcile removes the rest', async () => {
   const worker = spawn(CLI, ['run', '--image', TEST_IMAGE, '--', 'sleep', '60'], {
-    env: { ...process.env, CELLBLOCK_STATE_DIR: TEST_STATE_DIR, CELLBLOCK_UID_BASE: String(SCOPE.uidBase), CELLBLOCK_UID_RANGES: String(SCOPE.uidRanges), CELLBLOCK_LOG_LEVEL: 'silent' },
+    env: { ...process.env, CELLBLOCK_STATE_DIR: TEST_STATE_DIR, CELLBLOCK_UID_BASE: String(SCOPE.uidBase), CELLBLOCK_UID_RANGES: String(SCOPE.uidRanges), CELLBLOCK_CGROUP_PARENT: SCOPE.cgroupParent, CELLBLOCK_LOG_LEVEL: 'silent' },
     stdio: 'ignore',
   });
   const exited = new Promise((r) => worker.on('exit', r));
@@ -55,7 +55,7 @@ test('a SIGKILLed worker leaves no process, and reconcile removes the rest', asy
 });
 
 test('reconcile kills what is still running in a dead worker\'s cgroup, and spares live jobs', async () => {
-  const cgroups = detectCgroupDriver();
+  const cgroups = detectCgroupDriver({ parentName: SCOPE.cgroupParent });
   // A leftover as a crash could leave it: a job dir whose owner is dead, and its cgroup with a process in it.
   const deadId = jobId('dead');
   fs.mkdirSync(path.join(JOBS, deadId));
