@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything cellblock needs on a Debian/Ubuntu host, as root: system
 # packages, node modules (which builds the native launcher), and the images.
-# Idempotent: a second run only checks.
+# Idempotent: a second run only checks (and rebuilds the launcher, a second).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,14 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
   exit 1
 fi
 
-npm ci --no-audit --no-fund
+# npm ci wipes node_modules: only when the lock file changed since the last one.
+stamp=node_modules/.cellblock-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+else
+  node scripts/build-native.mjs
+fi
 bin/cellblock image build busybox
 bin/cellblock image build toolchain

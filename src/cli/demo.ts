@@ -6,7 +6,7 @@ import path from 'node:path';
 import { configHelp } from '../config.ts';
 import { CellblockClient } from '../queue/client.ts';
 import { CellblockWorker } from '../queue/worker.ts';
-import { pingRedis } from '../queue/connection.ts';
+import { pingRedis, redisTargetFrom } from '../queue/connection.ts';
 import type { JobResult } from '../job/result.ts';
 import type { Logger } from '../log.ts';
 import type { CellblockConfig } from '../config.ts';
@@ -70,9 +70,9 @@ async function main(argv: string[]): Promise<number> {
   const config = configFrom(values, { ...quietUnlessAsked(values), concurrency: stringFlag(values, 'concurrency') });
   const log = loggerFor(config);
 
-  await pingRedis(config.redisUrl);
+  await pingRedis(redisTargetFrom(config));
   const worker = external ? undefined : await startLocalWorker(config, log, jobs);
-  const client = new CellblockClient({ redisUrl: config.redisUrl, queueName: config.queueName, log });
+  const client = new CellblockClient({ redis: redisTargetFrom(config), queueName: config.queueName, log });
   const signals = onShutdownSignals(() => process.exit(130));
   try {
     const started = Date.now();
@@ -104,7 +104,7 @@ async function startLocalWorker(config: CellblockConfig, log: Logger, jobs: read
   const runner = await runnerFor(config, log);
   try {
     return await CellblockWorker.start({
-      redisUrl: config.redisUrl,
+      redis: redisTargetFrom(config),
       queueName: config.queueName,
       runner,
       workerId: config.workerId,

@@ -2,7 +2,7 @@
 // or with --wait the JobResults.
 import { configHelp } from '../config.ts';
 import { CellblockClient } from '../queue/client.ts';
-import { pingRedis } from '../queue/connection.ts';
+import { pingRedis, redisTargetFrom } from '../queue/connection.ts';
 import { QueueError } from '../queue/errors.ts';
 import { parseJobSpec, type JobSpecInput } from '../job/spec.ts';
 import type { JobResult } from '../job/result.ts';
@@ -58,8 +58,8 @@ async function main(argv: string[]): Promise<number> {
   });
 
   const config = configFrom(values, quietUnlessAsked(values));
-  await pingRedis(config.redisUrl);
-  const client = new CellblockClient({ redisUrl: config.redisUrl, queueName: config.queueName, log: loggerFor(config) });
+  await pingRedis(redisTargetFrom(config));
+  const client = new CellblockClient({ redis: redisTargetFrom(config), queueName: config.queueName, log: loggerFor(config) });
   try {
     const [single] = specs;
     const ids = many || single === undefined ? await client.submitMany(specs, { priority }) : [await client.submit(single, { priority, jobId })];

@@ -1,15 +1,19 @@
 // `cellblock worker`: take jobs from the queue until SIGINT/SIGTERM, then finish the
-// running ones and leave.
-import { configHelp, redactUrl } from '../config.ts';
+// running ones (for a grace period) and leave.
+import { configHelp } from '../config.ts';
+import { WorkerMetrics } from '../metrics/registry.ts';
+import { MetricsServer } from '../metrics/server.ts';
 import { CellblockWorker } from '../queue/worker.ts';
-import { pingRedis } from '../queue/connection.ts';
+import { describeTarget, pingRedis, redisTargetFrom } from '../queue/connection.ts';
 import { configFrom, EXIT_OK, loggerFor, onShutdownSignals, runnerFor, parseCommandArgs, stringFlag, UsageError, type Command } from './common.ts';
 
 const help = `Usage: cellblock worker [--concurrency N] [options]
 
 Runs jobs from the Redis queue, each in a fresh sandbox, until SIGINT or SIGTERM.
-The first signal stops taking jobs and waits for the running ones; a second one
-kills the running sandboxes (their jobs fail as cancelled); a third exits at once.
+The first signal stops taking jobs and lets the running ones finish for the grace
+period (--shutdown-grace-ms); then they are killed and go back to the queue to run
+again elsewhere. A second signal kills them at once; a third exits without cleanup.
+Exits 0 after a graceful stop.
 
 Options:
   --concurrency N   jobs at once (CELLBLOCK_CONCURRENCY; default: number of cores)
@@ -24,23 +28,30 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   const config = configFrom(values, { concurrency: stringFlag(values, 'concurrency') });
   const log = loggerFor(config);
+  const redis = redisTargetFrom(config);
 
-  await pingRedis(config.redisUrl);
+  await pingRedis(redis);
   const runner = await runnerFor(config, log);
+  const metrics = new WorkerMetrics({ worker: config.workerId, queue: config.queueName });
   let worker: CellblockWorker;
   try {
     worker = await CellblockWorker.start({
-      redisUrl: config.redisUrl,
+      redis,
       queueName: config.queueName,
       runner,
       workerId: config.workerId,
       concurrency: config.concurrency,
+      lockMs: config.lockMs,
+      tenantMaxRunning: config.tenantMaxRunning,
+      rateLimit: { max: config.rateMax, durationMs: config.rateDurationMs },
+      metrics,
       log,
     });
   } catch (err) {
     await runner.close();
     throw err;
   }
+  const server = config.metricsPort > 0 ? await MetricsServer.listen(metrics.registry, worker, config.metricsPort, config.metricsHost) : undefined;
 
   const signals = onShutdownSignals((count, signal) => {
     if (count === 2) {
@@ -52,15 +63,16 @@ async function main(argv: string[]): Promise<number> {
     }
   });
   log.info(
-    { queue: config.queueName, concurrency: config.concurrency, redis: redactUrl(config.redisUrl), stateDir: config.stateDir },
+    { queue: config.queueName, concurrency: config.concurrency, redis: describeTarget(redis), stateDir: config.stateDir, metricsPort: server?.port },
     'worker ready',
   );
   const signal = await signals.first;
-  log.info({ signal }, 'stopping: waiting for running jobs (signal again to kill them)');
+  log.info({ signal, graceMs: config.shutdownGraceMs }, 'stopping: running jobs may finish within the grace period (signal again to kill them)');
   try {
-    await worker.close();
+    await worker.shutdown(config.shutdownGraceMs);
   } finally {
     signals.dispose();
+    await server?.close();
   }
   log.info('worker stopped');
   return EXIT_OK;

@@ -58,5 +58,9 @@ export interface JobResult {
   stats: JobStats;
   timings: JobTimings;
   image: { name: string; digest: string };
+  /** Set by the queue worker. */
   worker?: string;
+  tenant?: string;
+  /** 1 for the first run; more when earlier runs failed or their worker died (BullMQ retries). */
+  attempt?: number;
 }

@@ -1,17 +1,17 @@
 // A small typed producer: validates specs with the worker's own schema (so a typo fails
 // here, not in a worker), enqueues them, and waits for results through QueueEvents.
 import { Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { parseJobSpec, type JobSpec, type JobSpecInput } from '../job/spec.ts';
 import type { JobResult } from '../job/result.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { errorMessage } from '../errors.ts';
-import { createRedisConnection } from './connection.ts';
+import { createRedisConnection, type RedisConnection, type RedisTarget } from './connection.ts';
 import { DEFAULT_JOB_OPTIONS, JOB_NAME } from './job-options.ts';
 import { QueueError } from './errors.ts';
 
 export interface CellblockClientOptions {
-  redisUrl: string;
+  /** A redis:// URL, or a Sentinel/Cluster target with the queue's key prefix. */
+  redis: RedisTarget | string;
   queueName: string;
   log?: Logger;
   /** Merged over DEFAULT_JOB_OPTIONS for every job this client adds. */
@@ -30,7 +30,8 @@ export interface SubmitOptions {
 export class CellblockClient implements AsyncDisposable {
   readonly queueName: string;
   private readonly log: Logger;
-  private readonly connection: Redis;
+  private readonly connection: RedisConnection;
+  private readonly prefix: string | undefined;
   private readonly queue: Queue<JobSpec, JobResult>;
   private events: QueueEvents | undefined;
   private closing: Promise<void> | undefined;
@@ -38,9 +39,11 @@ export class CellblockClient implements AsyncDisposable {
   constructor(opts: CellblockClientOptions) {
     this.queueName = opts.queueName;
     this.log = (opts.log ?? silentLogger).child({ queue: opts.queueName });
-    this.connection = createRedisConnection(opts.redisUrl, 'cellblock-client');
+    this.connection = createRedisConnection(opts.redis, 'cellblock-client');
+    this.prefix = typeof opts.redis === 'string' ? undefined : opts.redis.prefix;
     this.queue = new Queue<JobSpec, JobResult>(opts.queueName, {
       connection: this.connection,
+      ...(this.prefix !== undefined ? { prefix: this.prefix } : {}),
       defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...opts.defaultJobOptions },
     });
     this.queue.on('error', (err) => this.log.error({ err: errorMessage(err) }, 'queue error'));
@@ -73,12 +76,16 @@ export class CellblockClient implements AsyncDisposable {
    * worker's reason, e.g. an invalid spec), JOB_NOT_FOUND, or WAIT_TIMEOUT.
    */
   async result(id: string, timeoutMs: number): Promise<JobResult> {
+    // Events are read only from when the listener is ready: a job that finishes
+    // before then would be seen only at the timeout.
+    const events = this.queueEvents();
+    await events.waitUntilReady();
     const job = await Job.fromId<JobSpec, JobResult>(this.queue, id);
     if (job === undefined) {
       throw new QueueError('JOB_NOT_FOUND', id, `job ${id} is not in queue ${this.queueName} (never added, or removed after it finished)`);
     }
     try {
-      return await job.waitUntilFinished(this.queueEvents(), timeoutMs);
+      return await job.waitUntilFinished(events, timeoutMs);
     } catch (err) {
       // waitUntilFinished rejects alike for a failed job and for a timeout; the job's
       // state tells them apart.
@@ -123,7 +130,7 @@ export class CellblockClient implements AsyncDisposable {
 
   private queueEvents(): QueueEvents {
     if (this.events === undefined) {
-      const events = new QueueEvents(this.queueName, { connection: this.connection });
+      const events = new QueueEvents(this.queueName, { connection: this.connection, ...(this.prefix !== undefined ? { prefix: this.prefix } : {}) });
       events.on('error', (err) => this.log.error({ err: errorMessage(err) }, 'queue events error'));
       // Every waiting result() adds a listener pair; a batch of hundreds is normal.
       events.setMaxListeners(0);

@@ -1,17 +1,21 @@
 // The queue side of a worker process: takes jobs from BullMQ, validates them at the
 // edge, runs each through the Runner and returns the JobResult as the job's value.
-import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+// Also: per-tenant limits, graceful shutdown (jobs cut short go back to the
+// queue), metrics hooks.
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import { parseJobSpec, InvalidJobError, type JobSpec } from '../job/spec.ts';
 import type { JobResult } from '../job/result.ts';
 import type { Runner } from '../sandbox/runner-api.ts';
+import type { WorkerMetrics } from '../metrics/registry.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { CellblockError, errorMessage } from '../errors.ts';
-import { createRedisConnection } from './connection.ts';
+import { createRedisConnection, type RedisConnection, type RedisTarget } from './connection.ts';
 import { sandboxJobId } from './job-id.ts';
+import { TenantSlots } from './tenant-slots.ts';
 
 export interface CellblockWorkerOptions {
-  redisUrl: string;
+  /** A redis:// URL, or a Sentinel/Cluster target with the queue's key prefix. */
+  redis: RedisTarget | string;
   queueName: string;
   /** Owned from here on: close() closes it. */
   runner: Runner;
@@ -21,7 +25,14 @@ export interface CellblockWorkerOptions {
   log?: Logger;
   /** Injected for tests; Date.now by default. */
   now?: () => number;
-  /** Tuning passed through to BullMQ (lockDuration, stalledInterval, drainDelay, ...). */
+  /** Job lock; a dead worker's jobs return to the queue after about this long. Default 30 s. */
+  lockMs?: number;
+  /** Jobs of one tenant running at once across all workers; 0 or absent: no limit. */
+  tenantMaxRunning?: number;
+  /** BullMQ's rate limiter for the queue. */
+  rateLimit?: { max: number; durationMs: number };
+  metrics?: WorkerMetrics;
+  /** Tuning passed through to BullMQ (drainDelay, ...). */
   bullmq?: Omit<Partial<WorkerOptions>, 'connection' | 'concurrency' | 'name' | 'autorun'>;
 }
 
@@ -29,6 +40,8 @@ type CellblockJob = Job<unknown, JobResult>;
 
 /** Runner failures that no retry can fix: the job fails at once, with the reason. */
 const PERMANENT_CODES = new Set<string>(['INVALID_JOB', 'IMAGE_NOT_FOUND', 'IMAGE_INVALID']);
+/** A job whose tenant is at its limit waits this long (plus jitter) before it is tried again. */
+const TENANT_RETRY_MS = 250;
 
 export class CellblockWorker implements AsyncDisposable {
   readonly workerId: string;
@@ -36,14 +49,18 @@ export class CellblockWorker implements AsyncDisposable {
   private readonly runner: Runner;
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly connection: Redis;
+  private readonly connection: RedisConnection;
   private readonly worker: Worker<unknown, JobResult>;
+  private readonly tenants: TenantSlots | undefined;
+  private readonly metrics: WorkerMetrics | undefined;
+  private shuttingDown = false;
   private closing: Promise<void> | undefined;
 
   /** Reconcile what a crashed worker left, then start taking jobs. */
   static async start(opts: CellblockWorkerOptions): Promise<CellblockWorker> {
     const log = opts.log ?? silentLogger;
     const report = await opts.runner.reconcile();
+    opts.metrics?.reconciled(report);
     if (report.cgroupsRemoved + report.jobDirsRemoved + report.processesKilled > 0) {
       log.warn({ ...report }, 'removed leftovers of an earlier worker');
     }
@@ -57,15 +74,25 @@ export class CellblockWorker implements AsyncDisposable {
     this.workerId = opts.workerId;
     this.queueName = opts.queueName;
     this.runner = opts.runner;
+    this.metrics = opts.metrics;
     this.log = (opts.log ?? silentLogger).child({ queue: opts.queueName, worker: opts.workerId });
     this.now = opts.now ?? Date.now;
-    this.connection = createRedisConnection(opts.redisUrl, `cellblock-worker:${opts.workerId}`);
+    this.connection = createRedisConnection(opts.redis, `cellblock-worker:${opts.workerId}`);
+    const prefix = typeof opts.redis === 'string' ? undefined : opts.redis.prefix;
+    const lockMs = opts.lockMs ?? 30_000;
+    if ((opts.tenantMaxRunning ?? 0) > 0) {
+      this.tenants = new TenantSlots(this.connection, `${prefix ?? 'bull'}:${opts.queueName}`, opts.tenantMaxRunning ?? 0, lockMs * 2, this.now);
+    }
     // The processor declares three parameters: BullMQ hands an AbortSignal only to
     // processors whose length is 3 or more.
     const processor = (job: CellblockJob, token: string | undefined, signal: AbortSignal | undefined): Promise<JobResult> =>
       this.process(job, token, signal);
     this.worker = new Worker<unknown, JobResult>(opts.queueName, processor, {
       ...opts.bullmq,
+      ...(prefix !== undefined ? { prefix } : {}),
+      ...(opts.rateLimit && opts.rateLimit.max > 0 ? { limiter: { max: opts.rateLimit.max, duration: opts.rateLimit.durationMs } } : {}),
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
       connection: this.connection,
       concurrency: opts.concurrency,
       name: opts.workerId,
@@ -74,7 +101,7 @@ export class CellblockWorker implements AsyncDisposable {
     // An 'error' event without a listener would crash the process; Redis blips are
     // retried by ioredis and BullMQ, so they are only logged.
     this.worker.on('error', (err) => this.log.error({ err: errorMessage(err) }, 'worker error'));
-    this.worker.on('stalled', (jobId) => this.log.warn({ bullJobId: jobId }, 'job stalled; BullMQ moved it back to wait'));
+    this.worker.on('stalled', (jobId) => this.log.warn({ bullJobId: jobId }, 'job stalled (its worker died?); BullMQ moved it back to wait'));
   }
 
   waitUntilReady(): Promise<void> {
@@ -82,7 +109,7 @@ export class CellblockWorker implements AsyncDisposable {
   }
 
   isRunning(): boolean {
-    return this.worker.isRunning();
+    return this.worker.isRunning() && !this.shuttingDown;
   }
 
   /** Abort every running job (their sandboxes are killed); they fail with `reason`. */
@@ -90,7 +117,7 @@ export class CellblockWorker implements AsyncDisposable {
     this.worker.cancelAllJobs(reason);
   }
 
-  private async process(job: CellblockJob, _token: string | undefined, signal: AbortSignal | undefined): Promise<JobResult> {
+  private async process(job: CellblockJob, token: string | undefined, signal: AbortSignal | undefined): Promise<JobResult> {
     const bullJobId = job.id ?? '';
     const log = this.log.child({ bullJobId });
     let spec: JobSpec;
@@ -99,40 +126,84 @@ export class CellblockWorker implements AsyncDisposable {
     } catch (err) {
       if (err instanceof InvalidJobError) {
         log.warn({ verdict: 'INVALID_JOB', err: err.message }, 'job rejected');
+        this.metrics?.jobRejected('INVALID_JOB');
         throw new UnrecoverableError(err.message);
       }
       throw err;
     }
 
-    const attempt = Math.max(1, job.attemptsStarted);
-    const jobId = sandboxJobId(this.queueName, bullJobId, attempt);
-    const jobLog = log.child({ jobId });
+    const attempt = job.attemptsMade + job.stalledCounter + 1;
+    const jobId = sandboxJobId(this.queueName, bullJobId, Math.max(1, job.attemptsStarted));
+    const jobLog = log.child({ jobId, tenant: spec.tenant });
+    const slot = this.tenants ? await this.tenants.acquire(spec.tenant, bullJobId) : undefined;
+    if (this.tenants && slot === undefined) {
+      // The tenant has its share running: back to the queue for a moment, no attempt spent.
+      jobLog.debug({ phase: 'tenant-wait' }, 'tenant at its limit; job delayed');
+      await job.moveToDelayed(this.now() + TENANT_RETRY_MS + Math.floor(Math.random() * TENANT_RETRY_MS), token);
+      throw new DelayedError();
+    }
     const startedAt = job.processedOn ?? this.now();
     // Clocks of producer and worker hosts may disagree; a negative wait is no wait.
     const queuedMs = Math.max(0, startedAt - job.timestamp);
 
     let result: JobResult;
+    this.metrics?.sandboxStarted();
     try {
       result = await this.runner.run(spec, { jobId, signal, log: jobLog });
     } catch (err) {
       const code = err instanceof CellblockError ? err.code : undefined;
       const message = code === undefined ? errorMessage(err) : `${code}: ${errorMessage(err)}`;
       jobLog.error({ err: message }, 'runner failed');
-      if (code !== undefined && PERMANENT_CODES.has(code)) throw new UnrecoverableError(message);
+      if (code !== undefined && PERMANENT_CODES.has(code)) {
+        this.metrics?.jobRejected(code);
+        throw new UnrecoverableError(message);
+      }
       throw new Error(message, { cause: err });
+    } finally {
+      this.metrics?.sandboxEnded();
+      await slot?.release().catch((err: unknown) => jobLog.warn({ err: errorMessage(err) }, 'could not release the tenant slot (its lease will expire)'));
     }
     if (signal?.aborted === true) {
       const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+      if (this.shuttingDown && token !== undefined) {
+        // Cut short by our shutdown, not by its owner: it runs again elsewhere, from the start.
+        jobLog.warn({ reason }, 'job cut short by shutdown; back to the queue');
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
       jobLog.warn({ verdict: result.verdict, reason }, 'job cancelled');
       throw new Error(`job cancelled: ${reason}`);
     }
 
-    const final: JobResult = { ...result, timings: { ...result.timings, queuedMs }, worker: this.workerId };
+    const final: JobResult = { ...result, timings: { ...result.timings, queuedMs }, worker: this.workerId, tenant: spec.tenant, attempt };
+    this.metrics?.jobDone(final, spec.tenant);
     jobLog.info(
-      { verdict: final.verdict, wallMs: final.stats.wallMs, cpuMs: final.stats.cpuMs, queuedMs, image: final.image.name },
+      { verdict: final.verdict, wallMs: final.stats.wallMs, cpuMs: final.stats.cpuMs, setupMs: final.timings.setupMs, queuedMs, attempt, image: final.image.name },
       'job done',
     );
     return final;
+  }
+
+  /**
+   * Graceful stop: take no new jobs, let the running ones finish for up to `graceMs`,
+   * then kill what is left (those jobs go back to the queue to run again) and close.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.shuttingDown = true;
+    const closed = this.close();
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace-over'>((resolve) => {
+      timer = setTimeout(() => resolve('grace-over'), graceMs);
+    });
+    try {
+      if ((await Promise.race([closed.then(() => 'closed' as const), graceOver])) === 'grace-over') {
+        this.log.warn({ graceMs }, 'grace period over: killing the running jobs; they go back to the queue');
+        this.cancelAll('worker shutting down');
+      }
+      await closed;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -34,9 +34,6 @@ export function signalName(n: number): string {
   return SIGNAL_NAMES.get(n) ?? `SIG${n}`;
 }
 
-const SIGXCPU = os.constants.signals.SIGXCPU;
-const SIGXFSZ = os.constants.signals.SIGXFSZ;
-
 function errnoName(errno: number): string {
   const entry = Object.entries(os.constants.errno).find(([, n]) => n === errno);
   return entry ? entry[0] : `errno ${errno}`;
@@ -57,8 +54,11 @@ export function decideVerdict(f: VerdictFacts): Decision {
     return { ...base, verdict: 'OUTPUT_LIMIT', message: `output exceeded ${f.outputLimitBytes} bytes` };
   }
   if (f.oomKills > 0) return { ...base, verdict: 'MEMORY_LIMIT', message: `out of memory: ${f.oomKills} process(es) killed by the kernel` };
-  if (f.killedFor === 'cpu' || f.cpuMs > f.cpuLimitMs || status.signal === SIGXCPU) {
-    return { ...base, verdict: 'TIME_LIMIT', message: `cpu time ${f.cpuMs} ms exceeded the limit of ${f.cpuLimitMs} ms` };
+  // Not SIGXCPU or SIGXFSZ alone: a job can send those to itself. The kernel's
+  // SIGXCPU comes at RLIMIT_CPU, which is above cpuLimitMs, so the cgroup's
+  // count shows it; its SIGXFSZ at RLIMIT_FSIZE, the layer's size, so statfs does.
+  if (f.killedFor === 'cpu' || f.cpuMs > f.cpuLimitMs) {
+    return { ...base, verdict: 'TIME_LIMIT', message: `cpu time ${Math.round(f.cpuMs)} ms exceeded the limit of ${f.cpuLimitMs} ms` };
   }
   if (f.killedFor === 'wall') return { ...base, verdict: 'WALL_TIME_LIMIT', message: `wall time exceeded ${f.wallLimitMs} ms` };
   if (r.execFailed) {
@@ -68,7 +68,7 @@ export function decideVerdict(f: VerdictFacts): Decision {
     return { ...base, verdict: 'RUNTIME_ERROR', message: `${what}: ${why}` };
   }
   const diskFull = r.disk !== undefined && (r.disk.freeBytes === 0 || r.disk.inodesFree === 0);
-  if (status.signal === SIGXFSZ || (diskFull && (exitCode ?? 1) !== 0)) {
+  if (diskFull && exitCode !== 0) {
     return { ...base, verdict: 'DISK_LIMIT', message: 'the writable layer is full' };
   }
   if (!r.exited) {

@@ -52,43 +52,70 @@ function redisServerBinary(): string {
   return existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server';
 }
 
-async function startRedisServer(): Promise<TestRedis> {
+export interface LocalRedis extends TestRedis {
+  /** Stop the server (SIGTERM: an AOF server writes what it has), wait `downMs`, start it again on the same port and data. */
+  restart(downMs: number): Promise<void>;
+}
+
+function redisArgs(port: number, dir: string, persistent: boolean): string[] {
+  const persistence = persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no', '--dir', dir, '--loglevel', 'warning'];
+}
+
+async function spawnServer(port: number, dir: string, persistent: boolean): Promise<ChildProcess> {
+  const child = spawn(redisServerBinary(), redisArgs(port, dir, persistent), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  try {
+    await Promise.race([waitForPong('127.0.0.1', port, 10_000), exited(child).then((code) => Promise.reject(new Error(`redis-server exited (${code}): ${stderr.trim()}`)))]);
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  return child;
+}
+
+/** Debian's redis-server on a free loopback port; `persistent` keeps its data across restart(). */
+export async function startLocalRedisServer(opts: { persistent?: boolean } = {}): Promise<LocalRedis> {
+  const persistent = opts.persistent ?? false;
   let lastError: unknown;
   // A free port can be taken between probing and binding it; try a few.
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cellblock-redis-'));
-    const child = spawn(
-      redisServerBinary(),
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, '--loglevel', 'warning'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
+    let child: ChildProcess;
+    try {
+      child = await spawnServer(port, dir, persistent);
+    } catch (err) {
+      lastError = err;
+      rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
     const killOnExit = (): void => {
       child.kill('SIGKILL');
     };
-    process.once('exit', killOnExit);
-    try {
-      await Promise.race([waitForPong('127.0.0.1', port, 10_000), exited(child).then((code) => Promise.reject(new Error(`redis-server exited (${code}): ${stderr.trim()}`)))]);
-      return {
-        url: `redis://127.0.0.1:${port}`,
-        stop: async () => {
-          process.removeListener('exit', killOnExit);
-          await stopChild(child);
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    } catch (err) {
-      lastError = err;
-      process.removeListener('exit', killOnExit);
-      await stopChild(child);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    process.on('exit', killOnExit);
+    return {
+      url: `redis://127.0.0.1:${port}`,
+      restart: async (downMs: number) => {
+        await stopChild(child);
+        await new Promise((r) => setTimeout(r, downMs));
+        child = await spawnServer(port, dir, persistent);
+      },
+      stop: async () => {
+        process.removeListener('exit', killOnExit);
+        await stopChild(child);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
   throw new Error(`could not start redis-server: ${lastError instanceof Error ? lastError.message : String(lastError)} (apt-get install redis-server, or set REDIS_URL)`);
+}
+
+function startRedisServer(): Promise<TestRedis> {
+  return startLocalRedisServer();
 }
 
 function freePort(): Promise<number> {

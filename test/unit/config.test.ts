@@ -14,6 +14,10 @@ function invalid(fn: () => unknown, ...patterns: RegExp[]): void {
   });
 }
 
+function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
+}
+
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const c = loadConfig({ env: {} });
@@ -25,6 +29,17 @@ describe('loadConfig', () => {
     assert.equal(c.uidBase, 0x40000000);
     assert.equal(c.uidRanges, 1024);
     assert.equal(c.workerId, `${os.hostname()}:${process.pid}`);
+    assert.equal(c.shutdownGraceMs, 30_000);
+    assert.equal(c.lockMs, 30_000);
+    assert.equal(c.metricsPort, 0);
+    assert.equal(c.tenantMaxRunning, 0);
+    assert.equal(c.redisPrefix, 'bull');
+  });
+
+  it('a Redis Cluster gets a hash-tagged prefix by default; host lists are checked', () => {
+    assert.equal(loadConfig({ env: { REDIS_CLUSTER_NODES: 'a:7000,b:7001' } }).redisPrefix, '{cellblock}');
+    assert.equal(loadConfig({ env: { REDIS_CLUSTER_NODES: 'a:7000', CELLBLOCK_REDIS_PREFIX: '{judge}' } }).redisPrefix, '{judge}');
+    invalid(() => loadConfig({ env: { REDIS_SENTINELS: 'a:b' } }), /REDIS_SENTINELS/);
   });
 
   it('reads the environment, and flags win over it', () => {
@@ -40,7 +55,7 @@ describe('loadConfig', () => {
       CELLBLOCK_CGROUP_PARENT: 'cellblock-judge',
     };
     const c = loadConfig({ env });
-    assert.deepEqual(c, {
+    assert.deepEqual(pick(c, ['stateDir', 'redisUrl', 'queueName', 'concurrency', 'logLevel', 'uidBase', 'uidRanges', 'workerId', 'cgroupParent']), {
       stateDir: '/srv/cb',
       redisUrl: 'redis://redis.internal:6380/2',
       queueName: 'judge',

@@ -52,8 +52,8 @@ describe('demo batch through the queue', () => {
 
   async function runBatch(runner: FakeRunner): Promise<string[][]> {
     assert.ok(queueName !== undefined);
-    const worker = await CellblockWorker.start({ redisUrl: redis.url, queueName, runner, workerId: 'demo-test', concurrency: 4 });
-    const client = new CellblockClient({ redisUrl: redis.url, queueName });
+    const worker = await CellblockWorker.start({ redis: redis.url, queueName, runner, workerId: 'demo-test', concurrency: 4 });
+    const client = new CellblockClient({ redis: redis.url, queueName });
     try {
       const ids = await client.submitMany(jobs.map((j) => j.spec));
       const results = await Promise.all(ids.map((id) => client.result(id, 10_000)));

@@ -38,8 +38,8 @@ after(async () => {
 
 async function startWorker(concurrency: number): Promise<void> {
   queueName = uniqueQueueName('e2e');
-  worker = await CellblockWorker.start({ redisUrl: redis.url, queueName, runner: await testRunner(), workerId: 'e2e-worker', concurrency, log: silentLogger });
-  client = new CellblockClient({ redisUrl: redis.url, queueName, log: silentLogger });
+  worker = await CellblockWorker.start({ redis: redis.url, queueName, runner: await testRunner(), workerId: 'e2e-worker', concurrency, log: silentLogger });
+  client = new CellblockClient({ redis: redis.url, queueName, log: silentLogger });
 }
 
 afterEach(async () => {

@@ -43,13 +43,13 @@ describe('queue: worker + client', () => {
   });
 
   function client(): CellblockClient {
-    const c = new CellblockClient({ redisUrl: redis.url, queueName });
+    const c = new CellblockClient({ redis: redis.url, queueName });
     clients.push(c);
     return c;
   }
 
   async function worker(runner: FakeRunner, over: Partial<CellblockWorkerOptions> = {}): Promise<CellblockWorker> {
-    const w = await CellblockWorker.start({ redisUrl: redis.url, queueName, runner, workerId: 'test-worker', concurrency: 2, ...over });
+    const w = await CellblockWorker.start({ redis: redis.url, queueName, runner, workerId: 'test-worker', concurrency: 2, ...over });
     open.push(w);
     return w;
   }
