@@ -1,7 +1,7 @@
 // A Redis for tests: REDIS_URL if set, else a container when a Docker engine is
 // reachable, else Debian's redis-server on a free loopback port.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,7 +63,12 @@ function redisArgs(port: number, dir: string, persistent: boolean): string[] {
 }
 
 async function spawnServer(port: number, dir: string, persistent: boolean): Promise<ChildProcess> {
-  const child = spawn(redisServerBinary(), redisArgs(port, dir, persistent), { stdio: ['ignore', 'ignore', 'pipe'] });
+  return spawnRedis(port, redisArgs(port, dir, persistent));
+}
+
+/** redis-server with these arguments, once it answers PING on `port`. */
+async function spawnRedis(port: number, args: string[]): Promise<ChildProcess> {
+  const child = spawn(redisServerBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -116,6 +121,92 @@ export async function startLocalRedisServer(opts: { persistent?: boolean } = {})
 
 function startRedisServer(): Promise<TestRedis> {
   return startLocalRedisServer();
+}
+
+/** Processes this file started, stopped together (SIGTERM, then SIGKILL), and their dirs removed. */
+function group(children: ChildProcess[], dirs: string[]): () => Promise<void> {
+  const killAll = (): void => {
+    for (const c of children) c.kill('SIGKILL');
+  };
+  process.on('exit', killAll);
+  return async () => {
+    process.removeListener('exit', killAll);
+    await Promise.all(children.map(stopChild));
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  };
+}
+
+export interface SentinelRedis {
+  /** host:port of the sentinel */
+  sentinels: string;
+  masterName: string;
+  stop(): Promise<void>;
+}
+
+/** A master and one Sentinel watching it, on free loopback ports. */
+export async function startRedisSentinel(): Promise<SentinelRedis> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cellblock-sentinel-'));
+  const children: ChildProcess[] = [];
+  const stop = group(children, [dir]);
+  try {
+    const masterPort = await freePort();
+    children.push(await spawnRedis(masterPort, redisArgs(masterPort, dir, false)));
+    const sentinelPort = await freePort();
+    const conf = path.join(dir, 'sentinel.conf');
+    writeFileSync(conf, `port ${sentinelPort}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor cbmaster 127.0.0.1 ${masterPort} 1\n`);
+    children.push(await spawnRedis(sentinelPort, [conf, '--sentinel']));
+    return { sentinels: `127.0.0.1:${sentinelPort}`, masterName: 'cbmaster', stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export interface ClusterRedis {
+  /** host:port,host:port,host:port */
+  nodes: string;
+  stop(): Promise<void>;
+}
+
+/** A three-master Redis Cluster on loopback (ports whose bus ports, +10000, are free too). */
+export async function startRedisCluster(): Promise<ClusterRedis> {
+  const dirs: string[] = [];
+  const children: ChildProcess[] = [];
+  const stop = group(children, dirs);
+  try {
+    const ports: number[] = [];
+    while (ports.length < 3) {
+      const p = 20000 + Math.floor(Math.random() * 30000);
+      if (!ports.includes(p) && (await portFree(p)) && (await portFree(p + 10000))) ports.push(p);
+    }
+    for (const port of ports) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'cellblock-cluster-'));
+      dirs.push(dir);
+      children.push(await spawnRedis(port, [...redisArgs(port, dir, false), '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf')]));
+    }
+    const nodes = ports.map((p) => `127.0.0.1:${p}`);
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const info = spawnSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'info'], { encoding: 'utf8' });
+      if (/cluster_state:ok/.test(info.stdout)) break;
+      if (Date.now() > deadline) throw new Error(`cluster not ok: ${info.stdout}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { nodes: nodes.join(','), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 }
 
 function freePort(): Promise<number> {
