@@ -41,12 +41,15 @@ export function leftovers(scope: LeakScope): string[] {
     const entries = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
     if (entries.length > 0) problems.push(`${sub}/: ${entries.join(', ')}`);
   }
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(scope.stateDir) || /cellblock/i.test(l));
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(scope.stateDir));
   if (mounts.length > 0) problems.push(`mounts: ${mounts.join(' | ')}`);
   const hi = scope.uidBase + scope.uidRanges * 65536;
+  // Everything a sandbox runs has a host uid in the scope's ranges; a launcher
+  // (host root) is ours when this process started it.
   const procs = processesMatching((_pid, status, exe) => {
     const uid = Number(/^Uid:\s*(\d+)/m.exec(status)?.[1] ?? -1);
-    return (uid >= scope.uidBase && uid < hi) || exe.endsWith('/cellblock-launcher');
+    const ppid = Number(/^PPid:\s*(\d+)/m.exec(status)?.[1] ?? -1);
+    return (uid >= scope.uidBase && uid < hi) || (exe.endsWith('/cellblock-launcher') && ppid === process.pid);
   });
   if (procs.length > 0) problems.push(`processes: ${procs.join(', ')}`);
   return problems;
