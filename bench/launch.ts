@@ -41,7 +41,7 @@ function table(header: string[], rows: string[][]): string {
 ensurePeersInstalled();
 const store = new ImageStore(path.join(STATE, 'images'), silentLogger);
 const image = await buildRecipe('busybox', { store, log: silentLogger });
-const runner = await createRunner({ stateDir: STATE, log: silentLogger, cgroupParent: 'cellblock-bench', uidBase: 0x55000000, uidRanges: 8 });
+const runner = await createRunner({ stateDir: STATE, log: silentLogger, cgroupParent: 'cellblock-bench', uidBase: 0x55000000, uidRanges: 8, prewarm: 2 });
 const spec = parseJobSpec({ image: 'busybox', cmd: ['/bin/true'] });
 const phases: { setup: number[]; run: number[]; teardown: number[] } = { setup: [], run: [], teardown: [] };
 

@@ -10,7 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(gcc libc6-dev libseccomp2 redis-server busybox-static mmdebstrap tar)
+# zstd, xz-utils: importing .tar.zst/.tar.xz images and zstd layers. skopeo,
+# docker-registry, apache2-utils (htpasswd): the image pull tests' local registry.
+packages=(gcc libc6-dev libseccomp2 redis-server busybox-static mmdebstrap tar zstd xz-utils skopeo docker-registry apache2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -114,6 +114,7 @@ static const struct number_key number_keys[] = {
 	NUM("disk_bytes", disk_bytes, 0), NUM("disk_inodes", disk_inodes, 0),
 	NUM("rlimit_nofile", rlimit_nofile, 0), NUM("rlimit_stack", rlimit_stack, 0),
 	NUM("rlimit_fsize", rlimit_fsize, 0), NUM("rlimit_cpu", rlimit_cpu, 0),
+	NUM("rlimit_nproc", rlimit_nproc, 0),
 };
 
 static int set_entry(struct config *cfg, char *key, char *value, size_t *n_env, size_t *n_argv)
@@ -142,8 +143,15 @@ static int set_entry(struct config *cfg, char *key, char *value, size_t *n_env, 
 		cfg->hostname = value;
 	else if (strcmp(key, "cwd") == 0)
 		cfg->cwd = value;
-	else if (strcmp(key, "seccomp") == 0)
-		return parse_hex(value, &cfg->seccomp, &cfg->seccomp_len);
+	else if (strcmp(key, "seccomp") == 0) {
+		if (cfg->n_seccomp == MAX_SECCOMP_FILTERS) {
+			errno = E2BIG;
+			return fail("config: too many seccomp filters");
+		}
+		if (parse_hex(value, &cfg->seccomp[cfg->n_seccomp], &cfg->seccomp_len[cfg->n_seccomp]) < 0)
+			return -1;
+		cfg->n_seccomp++;
+	}
 	else if (strcmp(key, "cgroup_procs") == 0) {
 		if (cfg->n_cgroup_procs == MAX_CGROUP_PROCS) {
 			errno = E2BIG;
@@ -171,7 +179,12 @@ int config_read(int fd, struct config *cfg)
 	cfg->cwd = "/";
 	if (read_all(fd, &buf, &len) < 0)
 		return -1;
-	if (len == 0 || buf[len - 1] != '\0') {
+	if (len == 0) {
+		free(buf);
+		errno = ENODATA;
+		return fail("config: empty (discarded before use)");
+	}
+	if (buf[len - 1] != '\0') {
 		errno = EINVAL;
 		return fail("config: empty or not NUL-terminated");
 	}
@@ -187,7 +200,7 @@ int config_read(int fd, struct config *cfg)
 		if (set_entry(cfg, p, eq + 1, &n_env, &n_argv) < 0)
 			return -1;
 	}
-	if (!cfg->rootfs || !cfg->jobdir || !cfg->argv || cfg->uid_count == 0 || !cfg->seccomp) {
+	if (!cfg->rootfs || !cfg->jobdir || !cfg->argv || cfg->uid_count == 0 || cfg->n_seccomp == 0) {
 		errno = EINVAL;
 		return fail("config: rootfs, jobdir, arg, uid_count and seccomp are required");
 	}

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #define MAX_CGROUP_PROCS 16
+#define MAX_SECCOMP_FILTERS 4
 #define CONFIG_FD 3
 #define REPORT_FD 4
 
@@ -19,11 +20,13 @@ struct config {
 	unsigned long uid_base, uid_count;
 	unsigned long uid, gid; /* inside the sandbox */
 	unsigned long long disk_bytes, disk_inodes;
-	unsigned long long rlimit_nofile, rlimit_stack, rlimit_fsize, rlimit_cpu;
+	unsigned long long rlimit_nofile, rlimit_stack, rlimit_fsize, rlimit_cpu, rlimit_nproc;
 	const char *cgroup_procs[MAX_CGROUP_PROCS];
 	int n_cgroup_procs;
-	unsigned char *seccomp; /* raw struct sock_filter array */
-	size_t seccomp_len;
+	/* raw struct sock_filter arrays, installed in this order (stacked) */
+	unsigned char *seccomp[MAX_SECCOMP_FILTERS];
+	size_t seccomp_len[MAX_SECCOMP_FILTERS];
+	int n_seccomp;
 	char **env;  /* NULL-terminated */
 	char **argv; /* NULL-terminated */
 };

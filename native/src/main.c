@@ -86,11 +86,9 @@ int main(void)
 		fprintf(stderr, "cellblock-launcher: run by cellblock only (needs the config on fd 3 and a report pipe on fd 4)\n");
 		return 2;
 	}
-	if (config_read(CONFIG_FD, &cfg) < 0 || close(CONFIG_FD) < 0) {
-		report_failure("config");
-		return 1;
-	}
-	/* Die with the worker; adopt every orphan of the job so none escapes. */
+	/* Everything that needs no configuration first: the Node side may start
+	 * launchers ahead of demand, and then this is done before the job arrives.
+	 * Die with the worker; adopt every orphan of the job so none escapes. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != node ||
 	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
 		fail("prctl");
@@ -100,6 +98,12 @@ int main(void)
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		fail("private mount namespace");
 		report_failure("supervisor");
+		return 1;
+	}
+	if (config_read(CONFIG_FD, &cfg) < 0 || close(CONFIG_FD) < 0) {
+		/* An idle launcher that is discarded gets an empty configuration: not news. */
+		if (last_errno() != ENODATA)
+			report_failure("config");
 		return 1;
 	}
 	if (path_join(merged, sizeof(merged), cfg.jobdir, "merged") < 0 || pipe2(sync_fds, O_CLOEXEC) < 0) {

@@ -40,9 +40,20 @@ static int idmapped_image(const struct config *cfg, int userns_fd, const char *t
 	return 0;
 }
 
+/* `path` relative to the job directory when it lies below it (as the files layer
+ * does), else as is. */
+static const char *below_jobdir(const struct config *cfg, const char *path)
+{
+	size_t n = strlen(cfg->jobdir);
+
+	if (strncmp(path, cfg->jobdir, n) == 0 && path[n] == '/' && path[n + 1] != '\0')
+		return path + n + 1;
+	return path;
+}
+
 int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size_t merged_size)
 {
-	char lower[4096], rw[4096], upper[4096], work[4096], opts[4096 * 3], data[128];
+	char lower[4096], rw[4096], upper[4096], work[4096], shm[4096], opts[4096 * 3], data[128];
 	int n;
 
 	if (path_join(lower, sizeof(lower), cfg->jobdir, "lower") < 0 ||
@@ -68,20 +79,32 @@ int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size
 		return -1;
 	if (chown(upper, (uid_t)cfg->uid_base, (gid_t)cfg->uid_base) < 0)
 		return fail("chown %s", upper);
+	/* /dev/shm lives here too: one budget (and one statfs) for all the job writes. */
+	if (path_join(shm, sizeof(shm), rw, "shm") < 0 || make_dir(shm, 0700) < 0)
+		return -1;
+	if (chown(shm, (uid_t)cfg->uid_base, (gid_t)cfg->uid_base) < 0 || chmod(shm, 01777) < 0)
+		return fail("chown/chmod %s", shm);
 
+	/* The job reads these options in its mountinfo: relative to the job
+	 * directory (our cwd for the mount), they name no host path. */
 	if (cfg->files)
-		n = snprintf(opts, sizeof(opts), "lowerdir=%s:%s,upperdir=%s,workdir=%s", cfg->files, lower, upper, work);
+		n = snprintf(opts, sizeof(opts), "lowerdir=%s:lower,upperdir=rw/upper,workdir=rw/work", below_jobdir(cfg, cfg->files));
 	else
-		n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+		n = snprintf(opts, sizeof(opts), "lowerdir=lower,upperdir=rw/upper,workdir=rw/work");
 	if (n < 0 || (size_t)n >= sizeof(opts))
 		return fail("overlay options too long");
+	if (chdir(cfg->jobdir) < 0)
+		return fail("chdir %s", cfg->jobdir);
 	if (mount("overlay", merged, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
 		return fail("mount overlay %s", merged);
+	if (chdir("/") < 0)
+		return fail("chdir /");
 	return 0;
 }
 
-/* A path the sandbox side mounts on must be a real directory of the image: a
- * symlink planted by the image must not redirect our mounts. */
+/* A path the sandbox side mounts on must be a real directory: a symlink or file
+ * the image (untrusted content) has there must not redirect our mounts, nor
+ * make the job fail as our fault. It is replaced, in the writable layer only. */
 static int image_dir(const char *merged, const char *name, char *out, size_t size)
 {
 	struct stat st;
@@ -93,11 +116,11 @@ static int image_dir(const char *merged, const char *name, char *out, size_t siz
 			return fail("lstat %s", out);
 		return make_dir(out, 0755);
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return fail("image: /%s is not a directory", name);
-	}
-	return 0;
+	if (S_ISDIR(st.st_mode))
+		return 0;
+	if (unlink(out) < 0)
+		return fail("image: remove /%s (not a directory)", name);
+	return make_dir(out, 0755);
 }
 
 static int bind_dev(const char *dev, const char *name)
@@ -132,7 +155,7 @@ static int dev_link(const char *dev, const char *name, const char *to)
 static int setup_dev(const char *merged, const struct config *cfg)
 {
 	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
-	char dev[4096], pts[4096], shm[4096], data[96];
+	char dev[4096], pts[4096], shm[4096], rw_shm[4096];
 	size_t i;
 
 	if (image_dir(merged, "dev", dev, sizeof(dev)) < 0)
@@ -146,11 +169,13 @@ static int setup_dev(const char *merged, const struct config *cfg)
 		return -1;
 	if (mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
 		return fail("mount devpts %s", pts);
-	if (path_join(shm, sizeof(shm), dev, "shm") < 0 || make_dir(shm, 01777) < 0)
+	if (path_join(shm, sizeof(shm), dev, "shm") < 0 || make_dir(shm, 0755) < 0 ||
+	    path_join(rw_shm, sizeof(rw_shm), cfg->jobdir, "rw/shm") < 0)
 		return -1;
-	snprintf(data, sizeof(data), "mode=1777,size=%llu", cfg->disk_bytes);
-	if (mount("tmpfs", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data) < 0)
-		return fail("mount tmpfs %s", shm);
+	if (mount(rw_shm, shm, NULL, MS_BIND, NULL) < 0)
+		return fail("bind %s", rw_shm);
+	if (mount(NULL, shm, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fail("remount %s", shm);
 	if (dev_link(dev, "ptmx", "pts/ptmx") < 0 || dev_link(dev, "fd", "/proc/self/fd") < 0 ||
 	    dev_link(dev, "stdin", "/proc/self/fd/0") < 0 || dev_link(dev, "stdout", "/proc/self/fd/1") < 0 ||
 	    dev_link(dev, "stderr", "/proc/self/fd/2") < 0)
@@ -201,6 +226,32 @@ static int readonly_path(const char *proc, const char *name)
 	return 0;
 }
 
+/* The job's user namespace may hold no namespaces but the ones we made: these
+ * limits are its own (we are its root), and a nested user namespace, the
+ * largest door into kernel code meant for root, can no longer be made even if
+ * a seccomp profile let unshare or clone through. Kernels without a knob skip it. */
+static const char *const ns_limits[] = {
+	"user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time", NULL,
+};
+
+static int limit_nested_namespaces(const char *proc)
+{
+	char path[4096];
+	size_t i;
+
+	for (i = 0; ns_limits[i]; i++) {
+		int n = snprintf(path, sizeof(path), "%s/sys/user/max_%s_namespaces", proc, ns_limits[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return fail("path %s", proc);
+		}
+		if (write_file(path, "0\n") < 0 && errno != ENOENT)
+			return -1;
+	}
+	return 0;
+}
+
 static int setup_proc(const char *merged)
 {
 	char proc[4096];
@@ -210,6 +261,8 @@ static int setup_proc(const char *merged)
 		return -1;
 	if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return fail("mount proc %s", proc);
+	if (limit_nested_namespaces(proc) < 0)
+		return -1;
 	for (i = 0; proc_masked[i]; i++)
 		if (mask_path(proc, proc_masked[i]) < 0)
 			return -1;

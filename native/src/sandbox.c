@@ -79,14 +79,15 @@ static void run_job(const struct config *cfg)
 		report("exec_failed errno=%d what=cwd path=%s", errno, cfg->cwd);
 		_exit(127);
 	}
-	if (drop_privileges(cfg) < 0 || install_seccomp(cfg) < 0) {
-		report_failure("job");
-		_exit(126);
-	}
-	/* Only stdio and the report pipe (close-on-exec) cross into the job. */
+	/* Only stdio and the report pipe (close-on-exec) cross into the job. Done
+	 * before seccomp: a job's own profile need allow nothing but execve. */
 	if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0 || close_range(CONFIG_FD, CONFIG_FD, 0) < 0 ||
 	    close_range(REPORT_FD + 1, ~0U, 0) < 0) {
 		fail("close fds");
+		report_failure("job");
+		_exit(126);
+	}
+	if (drop_privileges(cfg) < 0 || install_seccomp(cfg) < 0) {
 		report_failure("job");
 		_exit(126);
 	}

@@ -35,6 +35,10 @@ int apply_rlimits(const struct config *cfg)
 	/* Per process only: a backstop behind the cgroup-wide cpu accounting. */
 	if (cfg->rlimit_cpu && set_limit(RLIMIT_CPU, "cpu", cfg->rlimit_cpu, cfg->rlimit_cpu + 1) < 0)
 		return -1;
+	/* Counted per host uid, and every running job has uids of its own: a
+	 * backstop behind the cgroup's pids limit that no other job shares. */
+	if (cfg->rlimit_nproc && set_limit(RLIMIT_NPROC, "nproc", cfg->rlimit_nproc, cfg->rlimit_nproc) < 0)
+		return -1;
 	return 0;
 }
 
@@ -70,20 +74,27 @@ int drop_privileges(const struct config *cfg)
 	return 0;
 }
 
+/* The filters stack: the kernel runs every one and the most restrictive answer
+ * wins. The first is cellblock's baseline, which allows what installing the
+ * next ones needs; after the last only execve (and a report write) follow. */
 int install_seccomp(const struct config *cfg)
 {
 	struct sock_fprog prog;
+	int i;
 
-	if (cfg->seccomp_len == 0 || cfg->seccomp_len % sizeof(struct sock_filter) != 0 ||
-	    cfg->seccomp_len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
-		errno = EINVAL;
-		return fail("seccomp program of %zu bytes", cfg->seccomp_len);
-	}
-	prog.len = (unsigned short)(cfg->seccomp_len / sizeof(struct sock_filter));
-	prog.filter = (struct sock_filter *)cfg->seccomp;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fail("no_new_privs");
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
-		return fail("install seccomp filter");
+	for (i = 0; i < cfg->n_seccomp; i++) {
+		size_t len = cfg->seccomp_len[i];
+
+		if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+			errno = EINVAL;
+			return fail("seccomp program %d of %zu bytes", i, len);
+		}
+		prog.len = (unsigned short)(len / sizeof(struct sock_filter));
+		prog.filter = (struct sock_filter *)cfg->seccomp[i];
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+			return fail("install seccomp filter %d", i);
+	}
 	return 0;
 }

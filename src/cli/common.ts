@@ -63,8 +63,11 @@ export function quietUnlessAsked(values: ParsedValues): ConfigFlags {
   return asked ? {} : { logLevel: 'warn' };
 }
 
-/** The sandbox runner a command's configuration asks for (loaded only by commands that run jobs). */
-export async function runnerFor(config: CellblockConfig, log: Logger): Promise<Runner> {
+/**
+ * The sandbox runner a command's configuration asks for (loaded only by commands
+ * that run jobs); `prewarm` launchers wait for jobs ahead of demand.
+ */
+export async function runnerFor(config: CellblockConfig, log: Logger, prewarm = 0): Promise<Runner> {
   const { createRunner } = await import('../sandbox/runner.ts');
   return createRunner({
     stateDir: config.stateDir,
@@ -73,6 +76,7 @@ export async function runnerFor(config: CellblockConfig, log: Logger): Promise<R
     uidRanges: config.uidRanges,
     workerId: config.workerId,
     cgroupParent: config.cgroupParent,
+    prewarm,
   });
 }
 

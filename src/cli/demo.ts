@@ -101,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function startLocalWorker(config: CellblockConfig, log: Logger, jobs: readonly DemoJob[]): Promise<CellblockWorker> {
   await checkImages(config, log, jobs);
-  const runner = await runnerFor(config, log);
+  const runner = await runnerFor(config, log, config.concurrency);
   try {
     return await CellblockWorker.start({
       redis: redisTargetFrom(config),

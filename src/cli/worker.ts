@@ -31,9 +31,20 @@ async function main(argv: string[]): Promise<number> {
   const redis = redisTargetFrom(config);
 
   await pingRedis(redis);
-  const runner = await runnerFor(config, log);
+  const runner = await runnerFor(config, log, config.concurrency);
   const metrics = new WorkerMetrics({ worker: config.workerId, queue: config.queueName });
-  let worker: CellblockWorker;
+  // Handlers first: a job may start the moment the worker exists, and a signal
+  // then must stop it gracefully, not end the process.
+  let worker: CellblockWorker | undefined;
+  const signals = onShutdownSignals((count, signal) => {
+    if (count === 2) {
+      log.warn({ signal }, 'second signal: killing running jobs');
+      worker?.cancelAll('worker shutting down');
+    } else {
+      log.error({ signal }, 'third signal: exiting without cleanup');
+      process.exit(130);
+    }
+  });
   try {
     worker = await CellblockWorker.start({
       redis,
@@ -48,20 +59,11 @@ async function main(argv: string[]): Promise<number> {
       log,
     });
   } catch (err) {
+    signals.dispose();
     await runner.close();
     throw err;
   }
   const server = config.metricsPort > 0 ? await MetricsServer.listen(metrics.registry, worker, config.metricsPort, config.metricsHost) : undefined;
-
-  const signals = onShutdownSignals((count, signal) => {
-    if (count === 2) {
-      log.warn({ signal }, 'second signal: killing running jobs');
-      worker.cancelAll('worker shutting down');
-    } else {
-      log.error({ signal }, 'third signal: exiting without cleanup');
-      process.exit(130);
-    }
-  });
   log.info(
     { queue: config.queueName, concurrency: config.concurrency, redis: describeTarget(redis), stateDir: config.stateDir, metricsPort: server?.port },
     'worker ready',

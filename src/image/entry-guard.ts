@@ -4,6 +4,8 @@
 // usr/lib, which breaks every Debian rootfs), so this is the whole defence:
 // no absolute paths, no "..", and nothing written or hard-linked through a
 // symlink the archive made. Symlink targets themselves are data, never followed.
+// One guard follows all the layers of an image in order, so a symlink made by a
+// lower layer is as much a barrier as one made by the layer being extracted.
 
 /** The fields of a tar entry the guard looks at (a subset of tar's ReadEntry). */
 export interface EntryHeader {
@@ -33,7 +35,46 @@ export class EntryGuard {
   /** tar leaves symlink times unset and dir times are bumped by the files written in them. */
   private readonly timeFixes = new Map<string, Date>();
 
-  constructor(private readonly umask: number) {}
+  private readonly allowSetuid: boolean;
+
+  /**
+   * `allowSetuid`: keep setuid/setgid bits on files. Off by default: a job never
+   * needs them (it runs with no_new_privs), and an image is untrusted content.
+   */
+  constructor(private readonly umask: number, opts: { allowSetuid?: boolean } = {}) {
+    this.allowSetuid = opts.allowSetuid === true;
+  }
+
+  /** Why `p` may not be used as a path in the image, or undefined if it may. */
+  checkPath(p: string): string | undefined {
+    const parts = splitSafe(p);
+    if (typeof parts === 'string') return parts;
+    const through = this.symlinkPrefix(parts, parts.length - 1);
+    return through === undefined ? undefined : `path goes through the symlink ${JSON.stringify(through)}`;
+  }
+
+  /** Records a refusal found outside admit() (a bad whiteout); nothing more is admitted. */
+  refuse(p: string, why: string): void {
+    this.violation ??= `${JSON.stringify(p)}: ${why}`;
+  }
+
+  /** `rel` (normalized) and everything below it were removed (a whiteout). */
+  forget(rel: string): void {
+    const below = `${rel}/`;
+    for (const k of this.symlinks) if (k === rel || k.startsWith(below)) this.symlinks.delete(k);
+    for (const map of [this.modeFixes, this.timeFixes] as Array<Map<string, unknown>>) {
+      for (const k of map.keys()) if (k === rel || k.startsWith(below)) map.delete(k);
+    }
+  }
+
+  /**
+   * The mode to write for a file entry: setuid/setgid dropped unless allowed.
+   * Directories keep setgid: there it only makes new files inherit the group.
+   */
+  effectiveMode(entry: EntryHeader): number | undefined {
+    if (entry.mode === undefined || this.allowSetuid || DIRECTORY.has(entry.type)) return entry.mode;
+    return entry.mode & ~0o6000;
+  }
 
   /** True if the entry may be extracted. */
   admit(entry: EntryHeader): boolean {
@@ -49,7 +90,9 @@ export class EntryGuard {
     }
     this.entries++;
     const key = normalize(entry.path) ?? '';
+    // A later entry (or layer) that replaces a symlink makes the path safe again.
     if (entry.type === 'SymbolicLink') this.symlinks.add(key);
+    else this.symlinks.delete(key);
     if (FILE.has(entry.type)) this.fileBytes += entry.size;
     this.recordMode(key, entry);
     if ((DIRECTORY.has(entry.type) || entry.type === 'SymbolicLink') && entry.mtime !== undefined) this.timeFixes.set(key, entry.mtime);
@@ -95,7 +138,8 @@ export class EntryGuard {
   }
 
   private recordMode(key: string, entry: EntryHeader): void {
-    const mode = entry.mode === undefined ? undefined : entry.mode & 0o7777;
+    const raw = this.effectiveMode(entry);
+    const mode = raw === undefined ? undefined : raw & 0o7777;
     const dir = DIRECTORY.has(entry.type);
     const needsFix = mode !== undefined && (FILE.has(entry.type) || dir) &&
       ((mode & 0o7000) !== 0 || (mode & this.umask) !== 0 || (dir && (mode & 0o700) !== 0o700));

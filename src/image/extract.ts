@@ -1,20 +1,21 @@
-// Unpacks an untrusted rootfs tarball (plain or compressed) into a fresh directory,
-// keeping numeric owners and modes, and hashes the bytes it read on the way so the
-// caller can check they are the bytes it digested before.
-import { createHash } from 'node:crypto';
+// Builds an image's root filesystem from untrusted tar streams: one for a plain
+// rootfs tarball, or one per layer, in order, with OCI whiteouts (`.wh.NAME`
+// removes NAME from the layers below, `.wh..wh..opq` empties a directory of what
+// the layers below put there). Numeric owners and modes are kept, except that
+// setuid/setgid bits are dropped unless the operator allows them. Every entry
+// passes the EntryGuard first: nothing is written outside `dest`.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { Unpack } from 'tar';
-import { CellblockError } from '../errors.ts';
-import { EntryGuard } from './entry-guard.ts';
+import { CellblockError, errorMessage } from '../errors.ts';
+import { autoDecompress, HashTap } from './decompress.ts';
+import { EntryGuard, normalize } from './entry-guard.ts';
 
-export interface ExtractOptions {
-  onProgress?(bytes: number, total: number): void;
-}
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
 
 export interface ExtractResult {
-  /** sha256 (hex) of the bytes read from `file`. */
-  hex: string;
   entries: number;
   /** Device nodes and fifos left out. */
   skipped: number;
@@ -22,60 +23,181 @@ export interface ExtractResult {
   fileBytes: number;
 }
 
-/** Extracts `file` into `dest` (an empty directory); throws IMAGE_INVALID for a bad or hostile archive. */
-export async function extractTarball(file: string, dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  const guard = new EntryGuard(process.umask());
-  const warnings: string[] = [];
-  const unpack = new Unpack({
-    cwd: dest,
-    // Off: tar would rewrite absolute symlink targets; EntryGuard does the path checks.
-    preservePaths: true,
-    preserveOwner: true,
-    chmod: true,
-    // Warnings are collected rather than thrown, so a bad entry still lets tar finish
-    // its pending writes before the caller removes `dest`.
-    strict: false,
-    filter: (_path, entry) => 'type' in entry && guard.admit(entry),
-    onwarn: (code, message) => {
-      warnings.push(`${code}: ${message}`);
-    },
-  });
+export interface LayerResult {
+  /** sha256 hex of the uncompressed tar stream (an OCI diff_id). */
+  diffHex: string;
+}
 
-  const hash = createHash('sha256');
+export class RootfsBuilder {
+  private readonly guard: EntryGuard;
+
+  /** `dest`: an empty directory that becomes the rootfs. */
+  constructor(private readonly dest: string, opts: { allowSetuid?: boolean } = {}) {
+    this.guard = new EntryGuard(process.umask(), opts);
+  }
+
+  /**
+   * Applies one tar stream (compressed or not: the first bytes decide). `what`
+   * names it in errors. Whiteouts are honoured only for layers of a layered image;
+   * in a plain rootfs tarball a `.wh.` file is just a file.
+   */
+  async apply(input: Readable, what: string, opts: { whiteouts: boolean }): Promise<LayerResult> {
+    const guard = this.guard;
+    const written = new Set<string>();
+    const whiteouts: string[] = [];
+    const opaques: string[] = [];
+    const warnings: string[] = [];
+    const unpack = new Unpack({
+      cwd: this.dest,
+      // Off: tar would rewrite absolute symlink targets; EntryGuard does the path checks.
+      preservePaths: true,
+      preserveOwner: true,
+      chmod: true,
+      // A lower layer's file is replaced, never written through (it may be a hard link).
+      unlink: true,
+      // Warnings are collected rather than thrown, so a bad entry still lets tar finish
+      // its pending writes before the caller removes `dest`.
+      strict: false,
+      filter: (_p, entry) => {
+        if (!('type' in entry)) return false;
+        if (opts.whiteouts && this.whiteout(entry.path, whiteouts, opaques)) return false;
+        if (!guard.admit(entry)) return false;
+        entry.mode = guard.effectiveMode(entry);
+        written.add(normalize(entry.path) ?? '');
+        return true;
+      },
+      onwarn: (code, message) => {
+        warnings.push(`${code}: ${message}`);
+      },
+    });
+
+    const tap = new HashTap();
+    await new Promise<void>((resolve, reject) => {
+      const decompressed = autoDecompress(input, what);
+      const source = decompressed.pipe(tap);
+      const fail = (err: unknown): void => {
+        input.destroy();
+        reject(err instanceof CellblockError ? err
+          : new CellblockError('IMAGE_INVALID', `cannot extract ${what}: ${errorMessage(err)}`, { cause: err }));
+      };
+      source.on('data', (chunk: Buffer) => {
+        if (!unpack.write(chunk)) source.pause();
+      });
+      unpack.on('drain', () => source.resume());
+      source.on('end', () => unpack.end());
+      decompressed.on('error', fail);
+      source.on('error', fail);
+      unpack.on('error', fail);
+      unpack.on('close', () => resolve());
+    });
+
+    if (guard.violation !== undefined) {
+      throw new CellblockError('IMAGE_INVALID', `refusing ${what}: ${guard.violation}; an image may not write outside its root`);
+    }
+    if (warnings.length > 0) {
+      const more = warnings.length > 3 ? ` (and ${warnings.length - 3} more)` : '';
+      throw new CellblockError('IMAGE_INVALID', `cannot extract ${what}: ${warnings.slice(0, 3).join('; ')}${more}`);
+    }
+    // Whiteouts hide what the layers below made, never what this layer made.
+    for (const w of whiteouts) {
+      if (!writtenAtOrBelow(written, w)) this.remove(w, what);
+    }
+    for (const dir of opaques) this.emptyExcept(dir, written, what);
+    return { diffHex: tap.hex() };
+  }
+
+  /** Restores what tar could not get right while writing; returns the totals. */
+  finish(): ExtractResult {
+    const guard = this.guard;
+    if (guard.entries === 0) throw new CellblockError('IMAGE_INVALID', 'the image has no files: not a rootfs tarball or image');
+    restoreModes(this.dest, guard.modesToRestore());
+    restoreTimes(this.dest, guard.timesToRestore());
+    return { entries: guard.entries, skipped: guard.skipped, fileBytes: guard.fileBytes };
+  }
+
+  /** True if `p` is a whiteout (recorded in `whiteouts`/`opaques`, or refused). */
+  private whiteout(p: string, whiteouts: string[], opaques: string[]): boolean {
+    const base = p.replace(/\/+$/, '').split('/').at(-1) ?? '';
+    if (!base.startsWith(WHITEOUT)) return false;
+    const why = this.guard.checkPath(p);
+    if (why !== undefined) {
+      this.guard.refuse(p, `whiteout: ${why}`);
+      return true;
+    }
+    const dir = (normalize(p) ?? '').split('/').slice(0, -1).join('/');
+    if (base === OPAQUE) {
+      opaques.push(dir);
+      return true;
+    }
+    const name = base.slice(WHITEOUT.length);
+    if (name === '' || name === '.' || name === '..') {
+      this.guard.refuse(p, 'whiteout of no file');
+      return true;
+    }
+    whiteouts.push(dir === '' ? name : `${dir}/${name}`);
+    return true;
+  }
+
+  /** Removes `rel` (a file or a whole tree) below dest, refusing to go through a symlink. */
+  private remove(rel: string, what: string): void {
+    const abs = this.safeParent(rel, what);
+    if (abs === undefined) return;
+    fs.rmSync(abs, { recursive: true, force: true });
+    this.guard.forget(rel);
+  }
+
+  private emptyExcept(dir: string, written: ReadonlySet<string>, what: string): void {
+    const abs = dir === '' ? this.dest : this.safeParent(dir, what);
+    if (abs === undefined) return;
+    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (st === undefined || !st.isDirectory()) return;
+    for (const name of fs.readdirSync(abs)) {
+      const rel = dir === '' ? name : `${dir}/${name}`;
+      if (!writtenAtOrBelow(written, rel)) this.remove(rel, what);
+      else if (!written.has(rel) || fs.lstatSync(path.join(this.dest, rel)).isDirectory()) this.emptyExcept(rel, written, what);
+    }
+  }
+
+  /** dest/rel, if every directory on the way is a real directory; undefined if one is missing. */
+  private safeParent(rel: string, what: string): string | undefined {
+    const parts = rel.split('/');
+    let cur = this.dest;
+    for (const part of parts.slice(0, -1)) {
+      cur = path.join(cur, part);
+      const st = fs.lstatSync(cur, { throwIfNoEntry: false });
+      if (st === undefined) return undefined;
+      if (!st.isDirectory()) {
+        throw new CellblockError('IMAGE_INVALID', `refusing ${what}: whiteout ${JSON.stringify(rel)} goes through a non-directory; an image may not write outside its root`);
+      }
+    }
+    return path.join(cur, parts.at(-1) ?? '');
+  }
+}
+
+function writtenAtOrBelow(written: ReadonlySet<string>, rel: string): boolean {
+  if (written.has(rel)) return true;
+  const prefix = `${rel}/`;
+  for (const w of written) if (w.startsWith(prefix)) return true;
+  return false;
+}
+
+/**
+ * Extracts one rootfs tarball `file` into `dest` (an empty directory); returns the
+ * sha256 of the file's bytes as read, so the caller can check they are the bytes
+ * it digested before.
+ */
+export async function extractTarball(file: string, dest: string, opts: { allowSetuid?: boolean; onProgress?(bytes: number, total: number): void } = {}): Promise<ExtractResult & { hex: string }> {
+  const builder = new RootfsBuilder(dest, opts);
   const total = fs.statSync(file).size;
   let read = 0;
-  await new Promise<void>((resolve, reject) => {
-    const input = fs.createReadStream(file, { highWaterMark: 1 << 20 });
-    const fail = (err: unknown): void => {
-      input.destroy();
-      reject(err instanceof CellblockError ? err
-        : new CellblockError('IMAGE_INVALID', `cannot extract ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
-    };
-    input.on('data', (chunk) => {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      hash.update(buf);
-      read += buf.length;
-      opts.onProgress?.(read, total);
-      if (!unpack.write(buf)) input.pause();
-    });
-    unpack.on('drain', () => input.resume());
-    input.on('end', () => unpack.end());
-    input.on('error', fail);
-    unpack.on('error', fail);
-    unpack.on('close', () => resolve());
+  const tap = new HashTap((n) => {
+    read += n;
+    opts.onProgress?.(read, total);
   });
-
-  if (guard.violation !== undefined) {
-    throw new CellblockError('IMAGE_INVALID', `refusing ${file}: ${guard.violation}; an image may not write outside its root`);
-  }
-  if (warnings.length > 0) {
-    const more = warnings.length > 3 ? ` (and ${warnings.length - 3} more)` : '';
-    throw new CellblockError('IMAGE_INVALID', `cannot extract ${file}: ${warnings.slice(0, 3).join('; ')}${more}`);
-  }
-  if (guard.entries === 0) throw new CellblockError('IMAGE_INVALID', `${file} has no entries: not a rootfs tarball`);
-  restoreModes(dest, guard.modesToRestore());
-  restoreTimes(dest, guard.timesToRestore());
-  return { hex: hash.digest('hex'), entries: guard.entries, skipped: guard.skipped, fileBytes: guard.fileBytes };
+  const input = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  input.on('error', (err) => tap.destroy(err));
+  await builder.apply(input.pipe(tap), file, { whiteouts: false });
+  return { ...builder.finish(), hex: tap.hex() };
 }
 
 function restoreModes(dest: string, modes: ReadonlyMap<string, number>): void {
@@ -89,7 +211,8 @@ function restoreModes(dest: string, modes: ReadonlyMap<string, number>): void {
 
 function restoreTimes(dest: string, times: ReadonlyMap<string, Date>): void {
   for (const [rel, mtime] of times) {
+    const p = path.join(dest, rel);
     // lutimes: for a symlink, set the link's own times, never its target's.
-    fs.lutimesSync(path.join(dest, rel), mtime, mtime);
+    if (fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined) fs.lutimesSync(p, mtime, mtime);
   }
 }

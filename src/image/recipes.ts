@@ -28,6 +28,8 @@ export interface BuildRecipeOptions {
   force?: boolean;
   /** Show the script's own output on stderr; defaults to whether stderr is a terminal. */
   tty?: boolean;
+  /** Keep setuid/setgid bits (see ImportOptions). */
+  allowSetuid?: boolean;
 }
 
 export async function buildRecipe(name: string, opts: BuildRecipeOptions): Promise<ResolvedImage> {
@@ -64,6 +66,7 @@ export async function buildRecipe(name: string, opts: BuildRecipeOptions): Promi
   const image = await opts.store.importTarball(tarball, `${name}:latest`, {
     ...(config !== undefined && { config }),
     ...(knownDigest !== undefined && { knownDigest }),
+    ...(opts.allowSetuid !== undefined && { allowSetuid: opts.allowSetuid }),
   });
   if (knownDigest !== image.digest) fs.writeFileSync(digestFile, `${image.digest} ${statKey(tarball)}\n`);
   return image;

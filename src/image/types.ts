@@ -4,8 +4,14 @@
 export interface ImageConfig {
   env: Record<string, string>;
   workingDir?: string;
-  /** "uid[:gid]" inside the sandbox. */
+  /**
+   * "uid[:gid]" inside the sandbox, or names ("user[:group]", "uid:group"...) that
+   * are looked up in the image's /etc/passwd and /etc/group when a job starts.
+   */
   user?: string;
+  /** A job's cmd is appended to it (as Docker does). */
+  entrypoint?: string[];
+  /** The command a job without its own cmd runs (after entrypoint). */
   cmd?: string[];
 }
 

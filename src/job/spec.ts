@@ -1,6 +1,8 @@
 // JobSpec: what a producer asks for. Validated once, at the edge (queue processor,
 // CLI); everything inside trusts the parsed type.
+import path from 'node:path';
 import { z } from 'zod';
+import { OciSeccompSchema } from '../seccomp/oci.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -63,18 +65,31 @@ export const UserSchema = z.object({
 export const JobSpecSchema = z
   .object({
     image: z.string().min(1).max(256).default('busybox'),
-    cmd: z.array(noNul.max(128 * KiB)).min(1).max(4096).refine((a) => a[0] !== '', 'cmd[0] must not be empty'),
+    /** Optional when the image has an Entrypoint or Cmd: replaces Cmd, is appended to Entrypoint (as Docker does). */
+    cmd: z.array(noNul.max(128 * KiB)).min(1).max(4096).refine((a) => a[0] !== '', 'cmd[0] must not be empty').optional(),
     env: z
       .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are [A-Za-z_][A-Za-z0-9_]*'), noNul.max(128 * KiB))
       .default({}),
-    cwd: sandboxPath.default('/box'),
-    /** Inside the sandbox; defaults to an unprivileged user. uid 0 inside is still unprivileged outside. */
-    user: UserSchema.prefault({ uid: 1000, gid: 1000 }),
+    /** Unset: the image's WorkingDir, else /box (resolved by the runner: src/image/job-defaults.ts). */
+    cwd: sandboxPath.optional(),
+    /** Inside the sandbox. Unset: the image's User, else 1000:1000. uid 0 inside is still unprivileged outside. */
+    user: UserSchema.optional(),
+    /** Who the job is billed to; per-tenant limits and metrics use it. */
+    tenant: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'tenant must be 1-64 characters of [A-Za-z0-9._-]').default('default'),
     hostname: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, 'hostname must be a DNS label').default('cellblock'),
     stdin: z.string().max(256 * MiB).default(''),
     files: z.array(JobFileSchema).max(1024).default([]),
     limits: LimitsSchema.prefault({}),
     network: z.literal('none').default('none'),
+    /**
+     * A seccomp filter stacked on the one every job gets (it can only take away):
+     * the built-in allowlist, or the job's own in the OCI format. In allowlist
+     * mode a syscall the profile does not name answers ENOSYS.
+     */
+    seccomp: z.union([
+      z.object({ profile: z.enum(['default', 'allowlist']) }).strict(),
+      z.object({ oci: OciSeccompSchema }).strict(),
+    ]).optional(),
   })
   .strict();
 
@@ -99,7 +114,40 @@ export function parseJobSpec(data: unknown): JobSpec {
   if (filesSize(spec.files) > spec.limits.diskBytes) {
     throw new InvalidJobError(`invalid job spec: files: ${filesSize(spec.files)} bytes do not fit limits.diskBytes (${spec.limits.diskBytes})`);
   }
+  const argBytes = [...(spec.cmd ?? []), ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)].reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
+  if (argBytes > MAX_EXEC_BYTES) {
+    throw new InvalidJobError(`invalid job spec: cmd and env: ${argBytes} bytes, more than exec(2) ever takes (${MAX_EXEC_BYTES})`);
+  }
+  const fileProblem = filesLayoutProblem(spec);
+  if (fileProblem !== undefined) throw new InvalidJobError(`invalid job spec: files: ${fileProblem}`);
   return spec;
+}
+
+/** Linux's ceiling on argv + envp for any stack limit (3/4 of _STK_LIM). */
+const MAX_EXEC_BYTES = 6 * MiB;
+/** The sandbox mounts its own /proc and /dev over whatever a layer has there. */
+const SANDBOX_MOUNTS = ['/proc', '/dev'];
+
+/** Why the files cannot all be laid out as asked (a job's mistake, not ours), if they cannot. */
+function filesLayoutProblem(spec: JobSpec): string | undefined {
+  const files = new Set<string>();
+  const dirs = new Set<string>();
+  const addDirs = (p: string): void => {
+    for (let d = p; d !== '/'; d = path.posix.dirname(d)) dirs.add(d);
+  };
+  // Checked against /box when the cwd comes from the image (known only when the job runs).
+  const cwd = spec.cwd ?? '/box';
+  addDirs(cwd);
+  for (const f of spec.files) {
+    const inside = path.posix.resolve(cwd, f.path);
+    const mount = SANDBOX_MOUNTS.find((m) => inside === m || inside.startsWith(`${m}/`));
+    if (mount !== undefined) return `${f.path} lies in ${mount}, which the sandbox provides`;
+    if (files.has(inside)) return `${f.path}: two files at ${inside}`;
+    files.add(inside);
+    addDirs(path.posix.dirname(inside));
+  }
+  for (const f of files) if (dirs.has(f)) return `${f} is both a file and a directory`;
+  return undefined;
 }
 
 export class InvalidJobError extends Error {

@@ -9,6 +9,11 @@ import { formatOwner, type Owner } from './owner.ts';
 import type { UidRange } from './uid-ranges.ts';
 
 export const OWNER_FILE = 'owner';
+/** The digest of the image the job runs: the image store keeps it while the job lives. */
+export const IMAGE_FILE = 'image';
+
+/** What stageFiles needs: the job's files, and its cwd and user as resolved against the image. */
+export type StagedSpec = Pick<JobSpec, 'files'> & { cwd: string; user: { uid: number; gid: number } };
 
 export class JobDir {
   private constructor(readonly path: string) {}
@@ -26,12 +31,17 @@ export class JobDir {
     return new JobDir(dir);
   }
 
+  /** Records the image digest, so `image rm` and GC leave it alone while the job lives. */
+  recordImage(digest: string): void {
+    fs.writeFileSync(path.join(this.path, IMAGE_FILE), `${digest}\n`);
+  }
+
   /**
    * Lay out the job's files (and its working directory, unless the image has it)
    * as an overlay layer owned by the job's ids. Returns the layer's path, or
    * undefined when the job needs none.
    */
-  stageFiles(spec: JobSpec, range: UidRange, rootfs: string): string | undefined {
+  stageFiles(spec: StagedSpec, range: UidRange, rootfs: string): string | undefined {
     const cwdInImage = isDirectory(path.join(rootfs, spec.cwd));
     if (spec.files.length === 0 && cwdInImage) return undefined;
     const layer = path.join(this.path, 'files');

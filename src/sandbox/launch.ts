@@ -17,9 +17,10 @@ export interface LaunchConfig {
   cwd: string;
   diskBytes: number;
   diskInodes: number;
-  rlimits: { nofile: number; stack: number; fsize: number; cpuSeconds: number };
+  rlimits: { nofile: number; stack: number; fsize: number; cpuSeconds: number; nproc: number };
   cgroupProcs: readonly string[];
-  seccomp: Buffer;
+  /** BPF programs, installed in this order (they stack: the strictest answer wins). */
+  seccomp: readonly Buffer[];
   /** KEY=VALUE */
   env: readonly string[];
   argv: readonly string[];
@@ -31,8 +32,9 @@ export function encodeConfig(c: LaunchConfig): Buffer {
     `uid=${c.uid}`, `gid=${c.gid}`, `hostname=${c.hostname}`, `cwd=${c.cwd}`,
     `disk_bytes=${c.diskBytes}`, `disk_inodes=${c.diskInodes}`,
     `rlimit_nofile=${c.rlimits.nofile}`, `rlimit_stack=${c.rlimits.stack}`, `rlimit_fsize=${c.rlimits.fsize}`,
-    `rlimit_cpu=${c.rlimits.cpuSeconds}`, `seccomp=${c.seccomp.toString('hex')}`,
+    `rlimit_cpu=${c.rlimits.cpuSeconds}`, `rlimit_nproc=${c.rlimits.nproc}`,
   ];
+  for (const bpf of c.seccomp) entries.push(`seccomp=${bpf.toString('hex')}`);
   if (c.filesLayer) entries.push(`files=${c.filesLayer}`);
   for (const p of c.cgroupProcs) entries.push(`cgroup_procs=${p}`);
   for (const e of c.env) entries.push(`env=${e}`);
@@ -52,12 +54,67 @@ export interface LaunchOutcome {
   exit: { code: number | null; signal: string | null };
 }
 
+/** Start a launcher; it waits (its namespace set up) for a configuration on fd 3. */
+export function spawnLauncher(launcherPath: string): ChildProcess {
+  // The job can read its pid 1's command line: it names no host path.
+  const child = spawn(launcherPath, [], { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'], env: {}, argv0: 'cellblock-launcher' });
+  // A launcher that dies before use, or a job that never reads its stdin, must not
+  // turn into an unhandled stream error.
+  const ignore = (): void => {};
+  for (const s of child.stdio) s?.on('error', ignore);
+  child.on('error', ignore);
+  return child;
+}
+
+/**
+ * Launchers started ahead of demand, so a job does not wait for Node to fork and
+ * exec one (the largest single cost of a launch). Each is used once; a used one
+ * is replaced in the background.
+ */
+export class LauncherPool {
+  private readonly idle: ChildProcess[] = [];
+  private closed = false;
+
+  constructor(private readonly launcherPath: string, private readonly size: number) {
+    this.refill();
+  }
+
+  /** A launcher for one job: a waiting one if there is one, else a new one. */
+  take(): ChildProcess {
+    let child = this.idle.shift();
+    while (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) child = this.idle.shift();
+    if (this.size > 0) setImmediate(() => this.refill());
+    return child ?? spawnLauncher(this.launcherPath);
+  }
+
+  private refill(): void {
+    while (!this.closed && this.idle.length < this.size) this.idle.push(spawnLauncher(this.launcherPath));
+  }
+
+  /** Discard the waiting launchers (an empty configuration ends them) and wait until they are gone. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const idle = this.idle.splice(0);
+    await Promise.all(
+      idle.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('close', () => resolve());
+            (child.stdio[3] as Writable).end();
+          }),
+      ),
+    );
+  }
+}
+
 export class Launch {
   private readonly child: ChildProcess;
   readonly done: Promise<LaunchOutcome>;
 
-  constructor(launcherPath: string, config: LaunchConfig, stdin: string, events: LaunchEvents) {
-    this.child = spawn(launcherPath, [], { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'], env: {} });
+  /** Configure a launcher from spawnLauncher() or a LauncherPool for one job. */
+  constructor(child: ChildProcess, config: LaunchConfig, stdin: string, events: LaunchEvents) {
+    this.child = child;
     const [jobStdin, jobStdout, jobStderr, configIn, reportOut] = this.child.stdio as [Writable, Readable, Readable, Writable, Readable];
     let reportText = '';
     let startedSeen = false;
@@ -74,14 +131,12 @@ export class Launch {
     });
     jobStdout.on('data', (c: Buffer) => events.onStdout(c));
     jobStderr.on('data', (c: Buffer) => events.onStderr(c));
-    // A job may exit without reading its stdin, or the launcher fail early.
-    const ignore = (): void => {};
-    for (const s of [jobStdin, configIn, jobStdout, jobStderr, reportOut]) s.on('error', ignore);
     configIn.end(encodeConfig(config));
     jobStdin.end(stdin);
 
     this.done = new Promise<LaunchOutcome>((resolve) => {
       let spawnError: Error | undefined;
+      if (this.child.pid === undefined) spawnError = new Error('the launcher could not be started');
       this.child.on('error', (err) => { spawnError = err; });
       // 'close' waits for every stdio stream to end: all output is in.
       this.child.on('close', (code, signal) => {

@@ -40,6 +40,11 @@ export interface RunnerOptions {
   workerId?: string;
   /** The cgroup below the worker's own that holds job cgroups; default `cellblock`. */
   cgroupParent?: string;
+  /**
+   * Launcher processes kept started and waiting for a job (about the number of jobs
+   * run at once): a job then does not wait for a fork and exec. Default 0.
+   */
+  prewarm?: number;
 }
 
 // Implemented in ./runner.ts:

@@ -6,15 +6,16 @@ import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type JobCgroup } from '../cgroup/index.ts';
 import { CellblockError, errorMessage } from '../errors.ts';
+import { resolveJobDefaults, type ResolvedJob } from '../image/job-defaults.ts';
 import { ImageStore } from '../image/store.ts';
 import type { ResolvedImage } from '../image/types.ts';
 import type { JobResult } from '../job/result.ts';
 import type { JobSpec } from '../job/spec.ts';
 import type { Logger } from '../log.ts';
-import { compileProfile } from '../seccomp/compile.ts';
+import { compileProfile, jobFilters } from '../seccomp/compile.ts';
 import { DEFAULT_PROFILE } from '../seccomp/profile.ts';
 import { JobDir } from './job-dir.ts';
-import { Launch, type LaunchConfig, type LaunchOutcome } from './launch.ts';
+import { Launch, LauncherPool, type LaunchConfig, type LaunchOutcome } from './launch.ts';
 import { LimitsWatch } from './limits-watch.ts';
 import { CappedOutput } from './output.ts';
 import { currentOwner, type Owner } from './owner.ts';
@@ -44,17 +45,33 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const owner = currentOwner();
   const images = new ImageStore(path.join(opts.stateDir, 'images'), opts.log);
   const jobsRoot = path.join(opts.stateDir, 'jobs');
-  // Traversable (not listable): each job's container root walks to its own dir.
   fs.mkdirSync(jobsRoot, { recursive: true });
-  fs.chmodSync(jobsRoot, 0o711);
+  makeTraversable(opts.stateDir, jobsRoot);
   const uids = new UidRanges(path.join(opts.stateDir, 'uids'), opts.uidBase ?? 0x40000000, opts.uidRanges ?? 1024, owner);
   compileProfile(DEFAULT_PROFILE); // fail at start-up, not on the first job
-  const runner = new SandboxRunner({ launcher, cgroups, images, jobsRoot, uids, owner, log: opts.log, workerId: opts.workerId });
+  const launchers = new LauncherPool(launcher, opts.prewarm ?? 0);
+  const runner = new SandboxRunner({ launchers, cgroups, images, jobsRoot, uids, owner, log: opts.log, workerId: opts.workerId });
   return runner;
 }
 
+/**
+ * Each job's container root (an unprivileged host uid) walks from / to its own job
+ * directory: the state dir and jobs/ must be traversable (not listable) by others.
+ * Ours are made so; a parent that is not gets a clear error.
+ */
+function makeTraversable(stateDir: string, jobsRoot: string): void {
+  for (const dir of [jobsRoot, stateDir]) fs.chmodSync(dir, (fs.statSync(dir).mode & 0o7777) | 0o111);
+  fs.chmodSync(jobsRoot, 0o711);
+  for (let dir = path.dirname(path.resolve(stateDir)); ; dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) {
+      throw new CellblockError('INVALID_CONFIG', `${dir} is not traversable by other users, so sandboxes cannot reach their job directories below ${stateDir}: chmod o+x ${dir}, or choose another CELLBLOCK_STATE_DIR`);
+    }
+    if (dir === '/') break;
+  }
+}
+
 interface RunnerParts {
-  launcher: string;
+  launchers: LauncherPool;
   cgroups: CgroupDriver;
   images: ImageStore;
   jobsRoot: string;
@@ -75,7 +92,9 @@ class SandboxRunner implements Runner {
     if (!JOB_ID.test(opts.jobId)) throw new CellblockError('SANDBOX_FAILED', `job id ${JSON.stringify(opts.jobId)} is not [A-Za-z0-9_-]{1,64}`);
     // An unknown image is the spec's fault: thrown before anything is acquired.
     const image = this.p.images.resolve(spec.image);
-    const job = new SandboxJob(this.p, spec, image, opts);
+    // So is a seccomp profile that does not compile (INVALID_JOB).
+    const seccomp = jobFilters(spec.seccomp);
+    const job = new SandboxJob(this.p, spec, image, seccomp, opts);
     const running = job.run();
     this.running.add(running);
     try {
@@ -92,6 +111,7 @@ class SandboxRunner implements Runner {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.running]);
+    await this.p.launchers.close();
   }
 }
 
@@ -104,14 +124,20 @@ class SandboxJob {
   private cgroup: JobCgroup | undefined;
   private launch: Launch | undefined;
   private killing: Promise<void> | undefined;
+  /** cwd, user and argv: the job's own, else the image config's, else the defaults. */
+  private readonly job: ResolvedJob;
 
   constructor(
     private readonly p: RunnerParts,
     private readonly spec: JobSpec,
     private readonly image: ResolvedImage,
+    private readonly seccomp: readonly Buffer[],
     private readonly opts: RunOptions,
   ) {
-    this.log = (opts.log ?? p.log).child({ jobId: opts.jobId });
+    // A caller's logger already names the job.
+    this.log = opts.log ?? p.log.child({ jobId: opts.jobId });
+    // Throws (INVALID_JOB, IMAGE_INVALID) before anything is acquired.
+    this.job = resolveJobDefaults(spec, image);
     const limit = spec.limits.outputBytes;
     this.stdout = new CappedOutput(limit, () => this.kill('output'));
     this.stderr = new CappedOutput(limit, () => this.kill('output'));
@@ -131,7 +157,10 @@ class SandboxJob {
     try {
       range = this.p.uids.acquire();
       dir = JobDir.create(this.p.jobsRoot, this.opts.jobId, this.p.owner, range);
-      const filesLayer = dir.stageFiles(this.spec, range, this.image.rootfs);
+      // Recorded before the rootfs is checked: image rm and GC see it and leave the image alone.
+      dir.recordImage(this.image.digest);
+      if (!fs.existsSync(this.image.rootfs)) throw new CellblockError('IMAGE_NOT_FOUND', `image ${this.image.name} (${this.image.digest}) was removed as the job started`);
+      const filesLayer = dir.stageFiles({ files: this.spec.files, cwd: this.job.cwd, user: this.job.user }, range, this.image.rootfs);
       this.cgroup = this.p.cgroups.create(this.opts.jobId, { memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids });
       const cgroup = this.cgroup;
       this.log.debug({ phase: 'prepare', ms: msSince(t0) }, 'prepared');
@@ -140,12 +169,15 @@ class SandboxJob {
       const setupTimer = setTimeout(() => this.kill('wall'), SETUP_TIMEOUT_MS);
       this.opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (this.opts.signal?.aborted) this.kill('cancel');
-      this.launch = new Launch(this.p.launcher, this.launchConfig(dir, range, filesLayer, cgroup), this.spec.stdin, {
+      this.launch = new Launch(this.p.launchers.take(), this.launchConfig(dir, range, filesLayer, cgroup), this.spec.stdin, {
         onStarted: (ns) => {
           startedNs = ns;
           clearTimeout(setupTimer);
           this.log.debug({ phase: 'started', ms: nsToMs(ns - t0) }, 'sandbox ready');
-          watch.start();
+          // A kill decided during setup (cancel, setup timeout) found an empty cgroup: the
+          // job joined it since, so kill again now rather than let it run.
+          if (this.killedFor !== undefined) this.killCgroup();
+          else watch.start();
         },
         onStdout: (c) => this.stdout.push(c),
         onStderr: (c) => this.stderr.push(c),
@@ -179,7 +211,7 @@ class SandboxJob {
 
   private launchConfig(dir: JobDir, range: UidRange, filesLayer: string | undefined, cgroup: JobCgroup): LaunchConfig {
     const { spec, image } = this;
-    const env = new Map<string, string>([['PATH', DEFAULT_PATH], ['HOME', spec.cwd], ['HOSTNAME', spec.hostname]]);
+    const env = new Map<string, string>([['PATH', DEFAULT_PATH], ['HOME', this.job.cwd], ['HOSTNAME', spec.hostname]]);
     for (const [k, v] of Object.entries(image.config.env)) env.set(k, v);
     for (const [k, v] of Object.entries(spec.env)) env.set(k, v);
     const l = spec.limits;
@@ -189,18 +221,18 @@ class SandboxJob {
       filesLayer,
       uidBase: range.base,
       uidCount: range.count,
-      uid: spec.user.uid,
-      gid: spec.user.gid,
+      uid: this.job.user.uid,
+      gid: this.job.user.gid,
       hostname: spec.hostname,
-      cwd: spec.cwd,
+      cwd: this.job.cwd,
       diskBytes: l.diskBytes,
       diskInodes: Math.min(1 << 20, Math.max(1024, Math.floor(l.diskBytes / 4096))),
       // Per-process backstops; the cgroup-wide limits are the ones that count.
-      rlimits: { nofile: l.openFiles, stack: l.stackBytes, fsize: l.diskBytes, cpuSeconds: Math.ceil(l.cpuMs / 1000) + 1 },
+      rlimits: { nofile: l.openFiles, stack: l.stackBytes, fsize: l.diskBytes, cpuSeconds: Math.ceil(l.cpuMs / 1000) + 1, nproc: l.pids },
       cgroupProcs: cgroup.procsFiles,
-      seccomp: compileProfile(DEFAULT_PROFILE),
+      seccomp: this.seccomp,
       env: [...env].map(([k, v]) => `${k}=${v}`),
-      argv: spec.cmd,
+      argv: this.job.argv,
     };
   }
 
@@ -209,9 +241,14 @@ class SandboxJob {
     if (this.killedFor !== undefined) return;
     this.killedFor = reason;
     this.log.debug({ phase: 'kill', reason }, 'killing the job');
+    this.killCgroup();
+  }
+
+  private killCgroup(): void {
     const cgroup = this.cgroup;
     if (!cgroup) return;
-    this.killing = cgroup.killAll().catch((err: unknown) => {
+    const previous = this.killing ?? Promise.resolve();
+    this.killing = previous.then(() => cgroup.killAll()).catch((err: unknown) => {
       // The cgroup could not be emptied: end the launcher, which takes the job with it.
       this.log.error({ err: errorMessage(err) }, 'kill via cgroup failed; killing the launcher');
       this.launch?.kill();

@@ -6,10 +6,19 @@ import { CellblockError } from '../errors.ts';
 import { memfd } from './libc.ts';
 
 export const SCMP_ACT_ALLOW = 0x7fff0000;
+export const SCMP_ACT_LOG = 0x7ffc0000;
 export const SCMP_ACT_KILL_PROCESS = 0x80000000;
+export const SCMP_ACT_KILL_THREAD = 0x00000000;
+export const SCMP_ACT_TRAP = 0x00030000;
 export const scmpActErrno = (errno: number): number => 0x00050000 | (errno & 0xffff);
 
 /** Comparison ops of struct scmp_arg_cmp (seccomp.h). */
+export const SCMP_CMP_NE = 1;
+export const SCMP_CMP_LT = 2;
+export const SCMP_CMP_LE = 3;
+export const SCMP_CMP_EQ = 4;
+export const SCMP_CMP_GE = 5;
+export const SCMP_CMP_GT = 6;
 export const SCMP_CMP_MASKED_EQ = 7;
 
 export interface ArgCmp {

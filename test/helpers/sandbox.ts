@@ -41,6 +41,13 @@ export function fixtureBinary(): string {
   return out;
 }
 
+/**
+ * Factor for upper bounds on time in tests: 1 on real hardware; test/v2/run-in-qemu.mjs sets
+ * more under software emulation (TCG), where every instruction of the sandbox's own setup,
+ * charged to the job's cgroup, is many times slower.
+ */
+export const TIME_SCALE = Math.max(1, Number(process.env.CELLBLOCK_TEST_TIME_SCALE ?? 1) || 1);
+
 let prepared: Promise<void> | undefined;
 
 /** busybox (built from its recipe, cached) + cbfix, imported as `cbtest`. */

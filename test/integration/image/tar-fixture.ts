@@ -16,6 +16,10 @@ export interface FixtureEntry {
 const BLOCK = 512;
 
 export function writeTar(file: string, entries: readonly FixtureEntry[]): void {
+  writeFileSync(file, tarBytes(entries));
+}
+
+export function tarBytes(entries: readonly FixtureEntry[]): Buffer {
   const blocks: Buffer[] = [];
   for (const e of entries) {
     const type = e.type ?? 'File';
@@ -36,5 +40,5 @@ export function writeTar(file: string, entries: readonly FixtureEntry[]): void {
     blocks.push(header, body, Buffer.alloc((BLOCK - (body.length % BLOCK)) % BLOCK));
   }
   blocks.push(Buffer.alloc(2 * BLOCK));
-  writeFileSync(file, Buffer.concat(blocks));
+  return Buffer.concat(blocks);
 }

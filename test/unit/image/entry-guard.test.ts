@@ -47,13 +47,38 @@ describe('EntryGuard', () => {
   it('refuses a non-directory at the archive root', () => refuses([symlink('./', '/')], /archive root/));
   it('refuses unsupported entry types', () => refuses([{ type: 'SparseFile', path: 'x', size: 0 }], /unsupported entry type/));
 
-  it('records modes tar cannot reproduce', () => {
-    const guard = new EntryGuard(0o022);
+  it('records modes tar cannot reproduce, setuid kept only when allowed', () => {
+    const guard = new EntryGuard(0o022, { allowSetuid: true });
     guard.admit(dir('tmp', 0o1777));
     guard.admit(dir('proc', 0o555));
     guard.admit(dir('usr', 0o755));
     guard.admit(file('usr/bin/su', { mode: 0o4755 }));
     guard.admit(file('etc/passwd'));
     assert.deepEqual([...guard.modesToRestore()], [['tmp', 0o1777], ['proc', 0o555], ['usr/bin/su', 0o4755]]);
+  });
+
+  it('drops setuid and setgid on files by default, keeps setgid on directories', () => {
+    const guard = new EntryGuard(0o022);
+    assert.equal(guard.effectiveMode(file('usr/bin/su', { mode: 0o4755 })), 0o755);
+    assert.equal(guard.effectiveMode(file('usr/bin/wall', { mode: 0o2755 })), 0o755);
+    assert.equal(guard.effectiveMode(dir('var/mail', 0o2775)), 0o2775);
+    guard.admit(file('usr/bin/su', { mode: 0o4755 }));
+    assert.deepEqual([...guard.modesToRestore()], []);
+  });
+
+  it('lets a later entry replace a symlink, after which paths below it are fine', () => {
+    const guard = new EntryGuard(0o022);
+    assert.equal(guard.admit(symlink('a', '/')), true);
+    assert.equal(guard.admit(dir('a')), true);
+    assert.equal(guard.admit(file('a/x')), true);
+    assert.equal(guard.violation, undefined);
+  });
+
+  it('forgets a removed tree (a whiteout), symlinks included', () => {
+    const guard = new EntryGuard(0o022);
+    guard.admit(symlink('d/l', '/'));
+    assert.match(guard.checkPath('d/l/x') ?? '', /through the symlink "d\/l"/);
+    guard.forget('d');
+    assert.equal(guard.checkPath('d/l/x'), undefined);
   });
 });

@@ -5,8 +5,10 @@ import { parseJobSpec } from '../../../src/job/spec.ts';
 test('defaults fill an almost empty spec', () => {
   const s = parseJobSpec({ cmd: ['true'] });
   assert.equal(s.image, 'busybox');
-  assert.equal(s.cwd, '/box');
-  assert.deepEqual(s.user, { uid: 1000, gid: 1000 });
+  // Left unset: the runner takes them from the image's config, else /box and 1000:1000.
+  assert.equal(s.cwd, undefined);
+  assert.equal(s.user, undefined);
+  assert.equal(parseJobSpec({}).cmd, undefined, 'cmd may come from the image too');
   assert.equal(s.limits.wallMs, 10_000);
   assert.equal(s.limits.memoryBytes, 256 * 1024 * 1024);
   assert.equal(s.network, 'none');

@@ -39,7 +39,14 @@ describe('decideVerdict', () => {
 
   test('cpu over the limit is TIME_LIMIT even if the job finished', () => {
     assert.equal(decideVerdict(facts(exitedOk, { cpuMs: 1001 })).verdict, 'TIME_LIMIT');
-    assert.equal(decideVerdict(facts(exitedOk.replace('status=0', 'status=24'))).verdict, 'TIME_LIMIT', 'SIGXCPU');
+    assert.equal(decideVerdict(facts(exitedOk.replace('status=0', 'status=24'), { cpuMs: 2100 })).verdict, 'TIME_LIMIT', 'SIGXCPU at RLIMIT_CPU');
+  });
+
+  test('SIGXCPU or SIGXFSZ a job sent itself is no limit: RUNTIME_ERROR', () => {
+    const xcpu = decideVerdict(facts(exitedOk.replace('status=0', 'status=24')));
+    assert.deepEqual([xcpu.verdict, xcpu.signal], ['RUNTIME_ERROR', 'SIGXCPU']);
+    const xfsz = decideVerdict(facts(exitedOk.replace('status=0', 'status=25')));
+    assert.deepEqual([xfsz.verdict, xfsz.signal], ['RUNTIME_ERROR', 'SIGXFSZ']);
   });
 
   test('our own kills name their reason', () => {
@@ -55,7 +62,7 @@ describe('decideVerdict', () => {
     assert.equal(decideVerdict(facts(full)).verdict, 'DISK_LIMIT');
     const noInodes = exitedOk.replace('status=0', `status=${1 << 8}`).replace('inodes_free=10', 'inodes_free=0');
     assert.equal(decideVerdict(facts(noInodes)).verdict, 'DISK_LIMIT');
-    assert.equal(decideVerdict(facts(exitedOk.replace('status=0', 'status=25'))).verdict, 'DISK_LIMIT');
+    assert.equal(decideVerdict(facts(exitedOk.replace('status=0', 'status=25').replace('disk_free=100', 'disk_free=0'))).verdict, 'DISK_LIMIT', 'SIGXFSZ on a full layer');
     assert.equal(decideVerdict(facts(exitedOk.replace('disk_free=100', 'disk_free=0'))).verdict, 'OK', 'a job that filled the disk and still succeeded');
   });
 
