@@ -48,7 +48,7 @@ function startWorker(id: string): ChildProcess {
 }
 
 // The image must exist in the soak's state dir.
-const setup = spawn(CLI, ['image', 'build', 'busybox'], { env: { ...env, CELLBLOCK_LOG_LEVEL: 'warn' }, stdio: 'inherit' });
+const setup = spawn(CLI, ['image', 'build', 'busybox'], { env: { ...env, CELLBLOCK_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
 await new Promise((r) => setup.on('exit', r));
 
 const workers = [startWorker('soak-a'), startWorker('soak-b')];

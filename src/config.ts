@@ -40,6 +40,11 @@ export interface CellblockConfig {
   redisClusterNodes: string;
   /** BullMQ key prefix; on a Cluster it must be a hash tag like {cellblock}. */
   redisPrefix: string;
+  /** `cellblock serve`: the HTTP API's port and address. */
+  apiPort: number;
+  apiHost: string;
+  /** `cellblock serve`: requests must carry `Authorization: Bearer <token>` ('': no auth). */
+  apiToken: string;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -254,6 +259,30 @@ const FIELDS: Record<keyof CellblockConfig, Field> = {
     schema: z.string().regex(/^([A-Za-z0-9{}_.-]{1,64})?$/, 'must be 1-64 characters of [A-Za-z0-9{}_.-]'),
     defaultValue: () => '',
   },
+  apiPort: {
+    env: 'CELLBLOCK_API_PORT',
+    flag: '--api-port',
+    arg: 'PORT',
+    help: 'cellblock serve: HTTP API port; default 8080',
+    schema: integer(0, 65_535),
+    defaultValue: () => 8080,
+  },
+  apiHost: {
+    env: 'CELLBLOCK_API_HOST',
+    flag: '--api-host',
+    arg: 'ADDR',
+    help: 'cellblock serve: address the HTTP API listens on; default 127.0.0.1',
+    schema: z.string().min(1),
+    defaultValue: () => '127.0.0.1',
+  },
+  apiToken: {
+    env: 'CELLBLOCK_API_TOKEN',
+    flag: '--api-token',
+    arg: 'TOKEN',
+    help: 'cellblock serve: require "Authorization: Bearer TOKEN" (prefer the variable: flags show in ps); default none',
+    schema: z.string().refine((t) => !/[\s\0]/.test(t), 'must not contain whitespace'),
+    defaultValue: () => '',
+  },
 };
 
 export interface LoadConfigOptions {
@@ -288,7 +317,7 @@ export function loadConfig({ env = process.env, flags = {} }: LoadConfigOptions 
     if (parsed.success) {
       out[key] = parsed.data;
     } else {
-      const shown = key === 'redisUrl' ? redactUrl(String(raw)) : JSON.stringify(raw);
+      const shown = key === 'redisUrl' ? redactUrl(String(raw)) : key === 'apiToken' ? '(redacted)' : JSON.stringify(raw);
       problems.push(`${source}=${shown}: ${parsed.error.issues.map((i) => i.message).join(', ')}`);
     }
   }

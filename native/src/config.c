@@ -115,6 +115,8 @@ static const struct number_key number_keys[] = {
 	NUM("rlimit_nofile", rlimit_nofile, 0), NUM("rlimit_stack", rlimit_stack, 0),
 	NUM("rlimit_fsize", rlimit_fsize, 0), NUM("rlimit_cpu", rlimit_cpu, 0),
 	NUM("rlimit_nproc", rlimit_nproc, 0),
+	NUM("collect_max_bytes", collect_max_bytes, 0), NUM("collect_file_max_bytes", collect_file_max_bytes, 0),
+	NUM("collect_max_files", collect_max_files, 0),
 };
 
 static int set_entry(struct config *cfg, char *key, char *value, size_t *n_env, size_t *n_argv)
@@ -151,6 +153,13 @@ static int set_entry(struct config *cfg, char *key, char *value, size_t *n_env, 
 		if (parse_hex(value, &cfg->seccomp[cfg->n_seccomp], &cfg->seccomp_len[cfg->n_seccomp]) < 0)
 			return -1;
 		cfg->n_seccomp++;
+	}
+	else if (strcmp(key, "collect") == 0) {
+		if (cfg->n_collect == MAX_COLLECT) {
+			errno = E2BIG;
+			return fail("config: too many collect patterns");
+		}
+		cfg->collect[cfg->n_collect++] = value;
 	}
 	else if (strcmp(key, "cgroup_procs") == 0) {
 		if (cfg->n_cgroup_procs == MAX_CGROUP_PROCS) {

@@ -8,8 +8,10 @@
 
 #define MAX_CGROUP_PROCS 16
 #define MAX_SECCOMP_FILTERS 4
+#define MAX_COLLECT 256
 #define CONFIG_FD 3
 #define REPORT_FD 4
+#define COLLECT_FD 5
 
 struct config {
 	const char *rootfs;   /* image rootfs on the host (read-only lower layer) */
@@ -27,6 +29,10 @@ struct config {
 	unsigned char *seccomp[MAX_SECCOMP_FILTERS];
 	size_t seccomp_len[MAX_SECCOMP_FILTERS];
 	int n_seccomp;
+	/* collect phase: absolute in-sandbox paths, last component a glob or `**` */
+	const char *collect[MAX_COLLECT];
+	int n_collect;
+	unsigned long long collect_max_bytes, collect_file_max_bytes, collect_max_files;
 	char **env;  /* NULL-terminated */
 	char **argv; /* NULL-terminated */
 };
@@ -60,6 +66,9 @@ int enter_rootfs(const char *merged);
 int apply_rlimits(const struct config *cfg);
 int drop_privileges(const struct config *cfg);
 int install_seccomp(const struct config *cfg);
+
+/* collect.c: after the job, copy requested files of its root out on COLLECT_FD. */
+int collect_files(const struct config *cfg, const char *merged, int mounted);
 
 /* net.c */
 int bring_up_loopback(void);

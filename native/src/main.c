@@ -79,7 +79,7 @@ int main(void)
 {
 	struct config cfg;
 	char merged[4096];
-	int sync_fds[2], status;
+	int sync_fds[2], status, mounted = 0;
 	pid_t node = getppid(), child, w;
 
 	if (fcntl(REPORT_FD, F_GETFD) < 0) {
@@ -134,6 +134,8 @@ int main(void)
 	} else if (write(sync_fds[1], "1", 1) != 1) {
 		fail("release child");
 		report_failure("prepare");
+	} else {
+		mounted = 1;
 	}
 	if (close(sync_fds[1]) < 0)
 		report("warning close_sync errno=%d", errno);
@@ -149,6 +151,11 @@ int main(void)
 			report_failure("supervisor");
 			return 1;
 		}
+	}
+	/* Nothing of the job runs any more, and this namespace still holds its overlay. */
+	if (collect_files(&cfg, merged, mounted) < 0) {
+		report_failure("collect");
+		return 1;
 	}
 	report_disk(&cfg);
 	return 0;

@@ -4,3 +4,4 @@ export type { CgroupDriver, CgroupLimits, CgroupStats, JobCgroup } from './drive
 export { DEFAULT_CGROUP_ROOT, type DetectCgroupOptions, detectCgroupDriver } from './detect.ts';
 export { type CgroupFs, hostCgroupFs } from './fs.ts';
 export type { CgroupTiming } from './timing.ts';
+export { type CgroupFlavour, cgroupFlavour } from './flavour.ts';

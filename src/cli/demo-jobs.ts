@@ -7,7 +7,7 @@ import { VERDICTS, type JobResult, type Verdict } from '../job/result.ts';
 import { parseJobSpec, type JobSpecInput } from '../job/spec.ts';
 import { readJson, UsageError } from './common.ts';
 
-const DEMO_KEYS = ['expect', 'expectSignal', 'expectStdout', 'expectExitCode', 'description'] as const;
+const DEMO_KEYS = ['expect', 'expectSignal', 'expectStdout', 'expectExitCode', 'expectCases', 'description'] as const;
 
 const ExpectationSchema = z.object({
   expect: z.enum(VERDICTS),
@@ -16,6 +16,8 @@ const ExpectationSchema = z.object({
   expectExitCode: z.number().int().optional(),
   /** Exact stdout, compared after trimming trailing whitespace. */
   expectStdout: z.string().optional(),
+  /** Judge jobs: the verdict of each test case, in order. */
+  expectCases: z.array(z.enum([...VERDICTS, 'SKIPPED'])).optional(),
   description: z.string().optional(),
 });
 
@@ -76,6 +78,10 @@ export function mismatches(e: Expectation, r: JobResult): string[] {
   if (e.expectExitCode !== undefined && r.exitCode !== e.expectExitCode) out.push(`exit code ${r.exitCode ?? 'none'}, expected ${e.expectExitCode}`);
   if (e.expectStdout !== undefined && r.stdout.trimEnd() !== e.expectStdout.trimEnd()) {
     out.push(`stdout ${JSON.stringify(r.stdout.slice(0, 80))}, expected ${JSON.stringify(e.expectStdout)}`);
+  }
+  if (e.expectCases !== undefined) {
+    const got = (r.steps ?? []).flatMap((s) => (s.cases ?? []).map((c) => c.verdict));
+    if (got.join(',') !== e.expectCases.join(',')) out.push(`cases ${got.join(' ') || 'none'}, expected ${e.expectCases.join(' ')}`);
   }
   return out;
 }

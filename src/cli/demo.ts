@@ -138,6 +138,7 @@ async function checkImages(config: CellblockConfig, log: Logger, jobs: readonly 
 function render(jobs: readonly DemoJob[], settled: PromiseSettledResult<JobResult>[]): { text: string; bad: number } {
   const rows: string[][] = [];
   const notes: string[] = [];
+  const cases: string[] = [];
   let bad = 0;
   jobs.forEach((job, i) => {
     const s = settled[i];
@@ -155,6 +156,13 @@ function render(jobs: readonly DemoJob[], settled: PromiseSettledResult<JobResul
       notes.push(`${job.name}: ${wrong.join('; ')}${r.message !== undefined ? ` (${r.message})` : ''}`);
       if (r.stderr.trim() !== '') notes.push(`  stderr: ${r.stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 300)}`);
     }
+    // A judge submission: one line per test case under its row.
+    for (const step of r.steps ?? []) {
+      for (const c of step.cases ?? []) cases.push(`${job.name}: case ${c.name}: ${c.verdict}${c.message !== undefined ? ` (${c.message})` : ''}, ${ms(c.stats.cpuMs)} ms cpu`);
+    }
+    if (r.summary !== undefined) {
+      cases.push(`${job.name}: ${r.summary.passed} of ${r.summary.total} cases passed; max cpu ${ms(r.summary.maxCpuMs)} ms, max memory ${mib(r.summary.maxMemoryBytes)} MiB`);
+    }
     rows.push([
       job.name,
       job.expectation.expect,
@@ -167,7 +175,8 @@ function render(jobs: readonly DemoJob[], settled: PromiseSettledResult<JobResul
     ]);
   });
   const text = table(['JOB', 'EXPECTED', 'VERDICT', 'EXIT/SIGNAL', 'CPU MS', 'PEAK MIB', 'WALL MS', 'CHECK'], rows);
-  return { text: notes.length > 0 ? `${text}\n\n${notes.join('\n')}` : text, bad };
+  const sections = [text, ...(cases.length > 0 ? [`Test cases of judge submissions:\n${cases.map((l) => `  ${l}`).join('\n')}`] : []), ...(notes.length > 0 ? [notes.join('\n')] : [])];
+  return { text: sections.join('\n\n'), bad };
 }
 
 export const command: Command = { summary: 'run the demo batch through the queue and check every verdict', help, main };

@@ -10,7 +10,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   submit: { summary: 'add a job to the queue (and wait for its result)', load: async () => (await import('./submit.ts')).command },
   run: { summary: 'run one job here and now, without the queue', load: async () => (await import('./run.ts')).command },
   image: { summary: 'build, import and list images', load: async () => (await import('./image.ts')).command },
+  doctor: { summary: 'check that this host can run sandboxes, and say what to fix', load: async () => (await import('./doctor.ts')).command },
   demo: { summary: 'run the demo batch through the queue and check every verdict', load: async () => (await import('./demo.ts')).command },
+  serve: { summary: 'serve the HTTP API (enqueue, inspect, cancel jobs)', load: async () => (await import('./serve.ts')).command },
 };
 
 function usage(): string {

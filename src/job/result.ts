@@ -12,6 +12,12 @@ export const VERDICTS = [
   /** Cancelled by its owner (or the worker shutting down) while it ran. */
   'CANCELLED',
   'INTERNAL_ERROR',
+  /** Judge jobs: a compile step failed (the compiler's output is in `message` and `stderr`). */
+  'COMPILE_ERROR',
+  /** Judge jobs: a test case ran fine but its output is not the expected one. */
+  'WRONG_ANSWER',
+  /** Judge jobs: the case's checker program failed (neither accepted nor rejected). */
+  'CHECKER_ERROR',
 ] as const;
 
 export type Verdict = (typeof VERDICTS)[number];
@@ -63,4 +69,68 @@ export interface JobResult {
   tenant?: string;
   /** 1 for the first run; more when earlier runs failed or their worker died (BullMQ retries). */
   attempt?: number;
+  /** Judge jobs (steps or a preset): each step, in order; `verdict` above is the first failed step's. */
+  steps?: StepResult[];
+  /** Judge jobs: the files out of every step. */
+  files?: OutputFile[];
+  /** Judge jobs: the test cases of every step together. */
+  summary?: CaseSummary;
+}
+
+/** A verdict, or a case or step that did not run because an earlier one failed. */
+export type StepVerdict = Verdict | 'SKIPPED';
+
+export interface CaseResult {
+  name: string;
+  verdict: StepVerdict;
+  message?: string;
+  exitCode: number | null;
+  signal: string | null;
+  /** The first bytes of the case's output (the whole of it is compared). */
+  stdout: string;
+  stderr: string;
+  /** The checker's own output, when a checker judged the case. */
+  checkerOutput?: string;
+  stats: { wallMs: number; cpuMs: number; memoryPeakBytes: number };
+}
+
+export interface CaseSummary {
+  total: number;
+  passed: number;
+  failed: number;
+  skipped: number;
+  maxWallMs: number;
+  maxCpuMs: number;
+  maxMemoryBytes: number;
+}
+
+export interface StepResult {
+  name: string;
+  kind: 'compile' | 'run';
+  verdict: StepVerdict;
+  message?: string;
+  exitCode: number | null;
+  signal: string | null;
+  /** A step with cases: the first failed case's (else the last case's). */
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  stats: JobStats;
+  cases?: CaseResult[];
+  summary?: CaseSummary;
+  /** Files the step asked for that were not copied out, and why (symlink, not_found, file_too_large, ...). */
+  filesRefused?: { path: string; reason: string }[];
+}
+
+export interface OutputFile {
+  /** Inside the sandbox, absolute. */
+  path: string;
+  step: string;
+  mode: number;
+  size: number;
+  /** Small files: the content. */
+  contentBase64?: string;
+  /** Large files, when the worker has a results directory: where it was written. */
+  resultPath?: string;
 }

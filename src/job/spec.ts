@@ -57,6 +57,89 @@ export const JobFileSchema = z.object({
   mode: z.number().int().min(0).max(0o777).default(0o644),
 });
 
+// --- Judge jobs: steps, test cases, comparison, files out, presets (src/judge/) ---
+
+const L = LimitsSchema.shape;
+/** A step's own limits, each over the job's. */
+export const StepLimitsSchema = z
+  .object({
+    wallMs: L.wallMs.unwrap().optional(),
+    cpuMs: L.cpuMs.unwrap().optional(),
+    memoryBytes: L.memoryBytes.unwrap().optional(),
+    cpus: L.cpus.unwrap().optional(),
+    pids: L.pids.unwrap().optional(),
+    outputBytes: L.outputBytes.unwrap().optional(),
+    diskBytes: L.diskBytes.unwrap().optional(),
+    openFiles: L.openFiles.unwrap().optional(),
+    stackBytes: L.stackBytes.unwrap().optional(),
+  })
+  .strict();
+
+const cmdSchema = z.array(noNul.max(128 * KiB)).min(1).max(4096).refine((a) => a[0] !== '', 'cmd[0] must not be empty');
+const envSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are [A-Za-z_][A-Za-z0-9_]*'), noNul.max(128 * KiB));
+const nameSchema = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'names are 1-64 characters of [A-Za-z0-9._-]');
+
+/** One test case of a run step: what it reads and what it must print. */
+export const TestCaseSchema = z
+  .object({
+    name: nameSchema.optional(),
+    stdin: z.string().max(64 * MiB).default(''),
+    expected: z.string().max(64 * MiB),
+  })
+  .strict();
+
+/** A program that judges one case in a sandbox of its own: run as `cmd... INPUT EXPECTED ACTUAL`; exit 0 accepts, 1 rejects. */
+export const CheckerSchema = z
+  .object({
+    cmd: cmdSchema,
+    files: z.array(JobFileSchema).max(64).default([]),
+    limits: StepLimitsSchema.optional(),
+  })
+  .strict();
+
+/** How a case's stdout is compared with its expected output. */
+export const CompareSchema = z.union([
+  z.object({ mode: z.enum(['exact', 'trailing-whitespace', 'tokens']) }).strict(),
+  z.object({ mode: z.literal('float'), absTol: z.number().min(0).max(1e9).default(1e-6), relTol: z.number().min(0).max(1e9).default(1e-6) }).strict(),
+  z.object({ checker: CheckerSchema }).strict(),
+]);
+
+/** A path or glob of files to copy out after a step: relative to cwd or absolute; a glob only in the last component, or `**`. */
+const filesOutPattern = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
+  .refine((p) => !p.includes('\0') && !p.includes('\n'), 'must not contain NUL or newlines')
+  .refine((p) => !/[*?[]/.test(path.posix.dirname(p)), 'a glob is allowed only in the last component');
+
+/** One step of a job: its own fresh container over the job's workspace (cwd), carried from the step before. */
+export const StepSchema = z
+  .object({
+    name: nameSchema,
+    /** `compile`: a failure is COMPILE_ERROR, with the compiler's output. Default `run`. */
+    kind: z.enum(['compile', 'run']).optional(),
+    cmd: cmdSchema,
+    stdin: z.string().max(256 * MiB).optional(),
+    /** Over the job's env. */
+    env: envSchema.optional(),
+    /** Over the job's limits. */
+    limits: StepLimitsSchema.optional(),
+    /** A failed case does not stop the step's other cases, nor a failed step the next steps. Default false. */
+    continueOnFailure: z.boolean().optional(),
+    /** Run the command once per case (stdin = the case's), each in a fresh container. */
+    cases: z.array(TestCaseSchema).min(1).max(1000).optional(),
+    /** Default: `trailing-whitespace`. */
+    compare: CompareSchema.optional(),
+    /** Files copied out of the workspace after the step, into the result. */
+    filesOut: z.array(filesOutPattern).max(64).optional(),
+  })
+  .strict();
+
+export const PRESETS = ['c', 'cpp', 'python3', 'bash'] as const;
+/** A job with a preset and no image runs on this one (gcc, g++, python3, bash). */
+export const PRESET_IMAGE = 'toolchain';
+
 export const UserSchema = z.object({
   uid: z.number().int().min(0).max(65_535),
   gid: z.number().int().min(0).max(65_535),
@@ -90,13 +173,54 @@ export const JobSpecSchema = z
       z.object({ profile: z.enum(['default', 'allowlist']) }).strict(),
       z.object({ oci: OciSeccompSchema }).strict(),
     ]).optional(),
+    /** Instead of `cmd`: steps run in order, each in a fresh container over the job's workspace. */
+    steps: z.array(StepSchema).min(1).max(32).optional(),
+    /** Instead of `cmd` or `steps`: a language preset that expands to compile/run steps (src/judge/presets.ts). */
+    preset: z.enum(PRESETS).optional(),
+    /** With a preset: the program's source text. */
+    source: z.string().max(16 * MiB).optional(),
+    /** With a preset: the run step's test cases and comparison. */
+    cases: z.array(TestCaseSchema).min(1).max(1000).optional(),
+    compare: CompareSchema.optional(),
+    /** With a preset: any field of its steps, overridden. */
+    overrides: z.object({ compile: StepSchema.partial().optional(), run: StepSchema.partial().optional() }).strict().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((job, ctx) => {
+    const problem = (message: string, ...where: (string | number)[]): void => ctx.addIssue({ code: 'custom', message, path: where });
+    if (job.steps !== undefined && job.preset !== undefined) problem('a job has steps or a preset, not both', 'preset');
+    const judged = job.steps !== undefined || job.preset !== undefined;
+    if (judged && job.cmd !== undefined) problem('a job with steps or a preset has no top-level cmd', 'cmd');
+    if (judged && job.stdin !== '') problem('a job with steps or a preset has no top-level stdin (give each step or case its own)', 'stdin');
+    if (job.preset !== undefined && job.source === undefined) problem('a preset needs the program\'s source', 'source');
+    if (job.preset === undefined) {
+      for (const k of ['source', 'cases', 'compare', 'overrides'] as const) if (job[k] !== undefined) problem('only with a preset', k);
+    }
+    const names = new Set<string>();
+    (job.steps ?? []).forEach((step, i) => {
+      if (names.has(step.name)) problem(`two steps named ${step.name}`, 'steps', i, 'name');
+      names.add(step.name);
+      if (step.cases !== undefined && step.stdin !== undefined) problem('a step with cases takes each case\'s stdin', 'steps', i, 'stdin');
+      if (step.cases !== undefined && step.filesOut !== undefined) problem('files out are taken from steps without cases', 'steps', i, 'filesOut');
+      if (step.cases !== undefined && step.kind === 'compile') problem('a compile step has no cases', 'steps', i, 'cases');
+      if (step.cases === undefined && step.compare !== undefined) problem('compare needs cases', 'steps', i, 'compare');
+    });
+  });
 
 export type JobSpecInput = z.input<typeof JobSpecSchema>;
 export type JobSpec = z.output<typeof JobSpecSchema>;
 export type JobLimits = z.output<typeof LimitsSchema>;
 export type JobFile = z.output<typeof JobFileSchema>;
+export type JobStep = z.output<typeof StepSchema>;
+export type StepLimits = z.output<typeof StepLimitsSchema>;
+export type TestCase = z.output<typeof TestCaseSchema>;
+export type Compare = z.output<typeof CompareSchema>;
+export type Preset = (typeof PRESETS)[number];
+
+/** A job the judge runs (steps or a preset) rather than one command. */
+export function isJudgeJob(spec: JobSpec): boolean {
+  return spec.steps !== undefined || spec.preset !== undefined;
+}
 
 /** Total bytes of the files a job carries, after decoding. */
 export function filesSize(files: readonly JobFile[]): number {
@@ -105,7 +229,9 @@ export function filesSize(files: readonly JobFile[]): number {
 
 /** Parse untrusted job data; throws InvalidJobError with every problem in one readable message. */
 export function parseJobSpec(data: unknown): JobSpec {
-  const parsed = JobSpecSchema.safeParse(data);
+  // A preset's default image is not busybox.
+  const withImage = isRecord(data) && data.preset !== undefined && data.image === undefined ? { ...data, image: PRESET_IMAGE } : data;
+  const parsed = JobSpecSchema.safeParse(withImage);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(job)'}: ${i.message}`);
     throw new InvalidJobError(`invalid job spec: ${problems.join('; ')}`);
@@ -114,13 +240,20 @@ export function parseJobSpec(data: unknown): JobSpec {
   if (filesSize(spec.files) > spec.limits.diskBytes) {
     throw new InvalidJobError(`invalid job spec: files: ${filesSize(spec.files)} bytes do not fit limits.diskBytes (${spec.limits.diskBytes})`);
   }
-  const argBytes = [...(spec.cmd ?? []), ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)].reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
-  if (argBytes > MAX_EXEC_BYTES) {
-    throw new InvalidJobError(`invalid job spec: cmd and env: ${argBytes} bytes, more than exec(2) ever takes (${MAX_EXEC_BYTES})`);
+  for (const step of [{ cmd: spec.cmd, env: {} }, ...(spec.steps ?? [])]) {
+    const env = { ...spec.env, ...step.env };
+    const argBytes = [...(step.cmd ?? []), ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
+    if (argBytes > MAX_EXEC_BYTES) {
+      throw new InvalidJobError(`invalid job spec: cmd and env: ${argBytes} bytes, more than exec(2) ever takes (${MAX_EXEC_BYTES})`);
+    }
   }
   const fileProblem = filesLayoutProblem(spec);
   if (fileProblem !== undefined) throw new InvalidJobError(`invalid job spec: files: ${fileProblem}`);
   return spec;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Linux's ceiling on argv + envp for any stack limit (3/4 of _STK_LIM). */

@@ -3,8 +3,10 @@
 // Also: per-tenant limits, graceful shutdown (jobs cut short go back to the
 // queue), metrics hooks.
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job, type WorkerOptions } from 'bullmq';
-import { parseJobSpec, InvalidJobError, type JobSpec } from '../job/spec.ts';
+import { parseJobSpec, InvalidJobError, JobSpecSchema, type JobSpec } from '../job/spec.ts';
 import type { JobResult } from '../job/result.ts';
+import { isJudgeJob } from '../job/spec.ts';
+import { runJudge } from '../judge/judge.ts';
 import type { Runner } from '../sandbox/runner-api.ts';
 import type { WorkerMetrics } from '../metrics/registry.ts';
 import { silentLogger, type Logger } from '../log.ts';
@@ -12,6 +14,7 @@ import { CellblockError, errorMessage } from '../errors.ts';
 import { createRedisConnection, type RedisConnection, type RedisTarget } from './connection.ts';
 import { sandboxJobId } from './job-id.ts';
 import { TenantSlots } from './tenant-slots.ts';
+import { CANCEL_REASON, cancelChannel, cancelKey, cancelledBeforeStart } from './cancel.ts';
 
 export interface CellblockWorkerOptions {
   /** A redis:// URL, or a Sentinel/Cluster target with the queue's key prefix. */
@@ -42,6 +45,8 @@ type CellblockJob = Job<unknown, JobResult>;
 const PERMANENT_CODES = new Set<string>(['INVALID_JOB', 'IMAGE_NOT_FOUND', 'IMAGE_INVALID']);
 /** A job whose tenant is at its limit waits this long (plus jitter) before it is tried again. */
 const TENANT_RETRY_MS = 250;
+/** Running jobs' cancel keys are read this often: the backstop for a missed pub/sub message. */
+const CANCEL_POLL_MS = 1000;
 
 export class CellblockWorker implements AsyncDisposable {
   readonly workerId: string;
@@ -55,6 +60,13 @@ export class CellblockWorker implements AsyncDisposable {
   private readonly metrics: WorkerMetrics | undefined;
   private shuttingDown = false;
   private closing: Promise<void> | undefined;
+  /** Cancel requests arrive here (a subscriber connection can send nothing else). */
+  private readonly cancelSubscriber: RedisConnection;
+  private readonly cancelSubscribed: Promise<void>;
+  private readonly cancelPoll: NodeJS.Timeout;
+  /** BullMQ ids of the jobs this worker is processing, and of those their owner cancelled. */
+  private readonly active = new Set<string>();
+  private readonly userCancelled = new Set<string>();
 
   /** Reconcile what a crashed worker left, then start taking jobs. */
   static async start(opts: CellblockWorkerOptions): Promise<CellblockWorker> {
@@ -86,7 +98,7 @@ export class CellblockWorker implements AsyncDisposable {
     // The processor declares three parameters: BullMQ hands an AbortSignal only to
     // processors whose length is 3 or more.
     const processor = (job: CellblockJob, token: string | undefined, signal: AbortSignal | undefined): Promise<JobResult> =>
-      this.process(job, token, signal);
+      this.processCancellable(job, token, signal);
     this.worker = new Worker<unknown, JobResult>(opts.queueName, processor, {
       ...opts.bullmq,
       ...(prefix !== undefined ? { prefix } : {}),
@@ -102,10 +114,18 @@ export class CellblockWorker implements AsyncDisposable {
     // retried by ioredis and BullMQ, so they are only logged.
     this.worker.on('error', (err) => this.log.error({ err: errorMessage(err) }, 'worker error'));
     this.worker.on('stalled', (jobId) => this.log.warn({ bullJobId: jobId }, 'job stalled (its worker died?); BullMQ moved it back to wait'));
+
+    this.cancelSubscriber = createRedisConnection(opts.redis, `cellblock-cancel:${opts.workerId}`);
+    this.cancelSubscriber.on('error', (err: unknown) => this.log.error({ err: errorMessage(err) }, 'cancel subscriber error'));
+    this.cancelSubscriber.on('message', (_channel: string, bullJobId: string) => this.cancelRunning(bullJobId));
+    this.cancelSubscribed = this.cancelSubscriber.subscribe(cancelChannel(this.worker.toKey)).then(() => undefined);
+    // Until waitUntilReady() is called, a failure is only logged (and must not be unhandled).
+    this.cancelSubscribed.catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'could not subscribe to cancel requests'));
+    this.cancelPoll = setInterval(() => void this.pollCancelKeys(), CANCEL_POLL_MS).unref();
   }
 
-  waitUntilReady(): Promise<void> {
-    return this.worker.waitUntilReady();
+  async waitUntilReady(): Promise<void> {
+    await Promise.all([this.worker.waitUntilReady(), this.cancelSubscribed]);
   }
 
   isRunning(): boolean {
@@ -115,6 +135,56 @@ export class CellblockWorker implements AsyncDisposable {
   /** Abort every running job (their sandboxes are killed); they fail with `reason`. */
   cancelAll(reason: string): void {
     this.worker.cancelAllJobs(reason);
+  }
+
+  /** A cancel request for a job this worker runs: abort it (its sandbox is killed; the job completes CANCELLED). */
+  private cancelRunning(bullJobId: string): void {
+    if (!this.active.has(bullJobId) || this.userCancelled.has(bullJobId)) return;
+    this.userCancelled.add(bullJobId);
+    this.log.info({ bullJobId }, 'cancel requested; killing the job');
+    this.worker.cancelJob(bullJobId, CANCEL_REASON);
+  }
+
+  private async pollCancelKeys(): Promise<void> {
+    for (const bullJobId of this.active) {
+      if (this.userCancelled.has(bullJobId)) continue;
+      try {
+        if ((await this.connection.exists(cancelKey(this.worker.toKey, bullJobId))) === 1) this.cancelRunning(bullJobId);
+      } catch (err) {
+        this.log.warn({ bullJobId, err: errorMessage(err) }, 'could not read the cancel key');
+      }
+    }
+  }
+
+  /** process(), seen by cancel requests: one that came before pickup ends the job before it runs. */
+  private async processCancellable(job: CellblockJob, token: string | undefined, signal: AbortSignal | undefined): Promise<JobResult> {
+    const bullJobId = job.id ?? '';
+    const key = cancelKey(this.worker.toKey, bullJobId);
+    this.active.add(bullJobId);
+    try {
+      if ((await this.connection.exists(key)) === 1) {
+        this.userCancelled.add(bullJobId);
+        const spec = JobSpecSchema.safeParse(job.data);
+        const startedAt = job.processedOn ?? this.now();
+        const result = cancelledBeforeStart({
+          jobId: sandboxJobId(this.queueName, bullJobId, Math.max(1, job.attemptsStarted)),
+          image: spec.success ? spec.data.image : '',
+          worker: this.workerId,
+          tenant: spec.success ? spec.data.tenant : 'default',
+          attempt: job.attemptsMade + job.stalledCounter + 1,
+          queuedMs: Math.max(0, startedAt - job.timestamp),
+        });
+        this.log.info({ bullJobId, verdict: result.verdict }, 'job cancelled before it started');
+        return result;
+      }
+      return await this.process(job, token, signal);
+    } finally {
+      if (this.userCancelled.has(bullJobId)) {
+        await this.connection.del(key).catch((err: unknown) => this.log.warn({ bullJobId, err: errorMessage(err) }, 'could not remove the cancel key (it expires)'));
+      }
+      this.active.delete(bullJobId);
+      this.userCancelled.delete(bullJobId);
+    }
   }
 
   private async process(job: CellblockJob, token: string | undefined, signal: AbortSignal | undefined): Promise<JobResult> {
@@ -149,7 +219,8 @@ export class CellblockWorker implements AsyncDisposable {
     let result: JobResult;
     this.metrics?.sandboxStarted();
     try {
-      result = await this.runner.run(spec, { jobId, signal, log: jobLog });
+      // Steps or a preset: the judge runs them as several sandboxes, one after another.
+      result = isJudgeJob(spec) ? await runJudge(this.runner, spec, { jobId, signal, log: jobLog }) : await this.runner.run(spec, { jobId, signal, log: jobLog });
     } catch (err) {
       const code = err instanceof CellblockError ? err.code : undefined;
       const message = code === undefined ? errorMessage(err) : `${code}: ${errorMessage(err)}`;
@@ -165,14 +236,18 @@ export class CellblockWorker implements AsyncDisposable {
     }
     if (signal?.aborted === true) {
       const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
-      if (this.shuttingDown && token !== undefined) {
+      if (this.userCancelled.has(bullJobId)) {
+        // Cancelled by its owner: the job is done, and its result (CANCELLED) is its value.
+        jobLog.info({ verdict: result.verdict, reason }, 'job cancelled by request');
+      } else if (this.shuttingDown && token !== undefined) {
         // Cut short by our shutdown, not by its owner: it runs again elsewhere, from the start.
         jobLog.warn({ reason }, 'job cut short by shutdown; back to the queue');
         await job.moveToWait(token);
         throw new WaitingError();
+      } else {
+        jobLog.warn({ verdict: result.verdict, reason }, 'job cancelled');
+        throw new Error(`job cancelled: ${reason}`);
       }
-      jobLog.warn({ verdict: result.verdict, reason }, 'job cancelled');
-      throw new Error(`job cancelled: ${reason}`);
     }
 
     const final: JobResult = { ...result, timings: { ...result.timings, queuedMs }, worker: this.workerId, tenant: spec.tenant, attempt };
@@ -230,6 +305,8 @@ export class CellblockWorker implements AsyncDisposable {
       }
     };
     await step('bullmq worker', () => this.worker.close());
+    clearInterval(this.cancelPoll);
+    await step('cancel subscriber', () => this.cancelSubscriber.quit());
     await step('runner', () => this.runner.close());
     await step('redis connection', () => this.connection.quit());
     if (failures.length > 0) throw new AggregateError(failures, `closing worker ${this.workerId}: ${failures.map((f) => f.message).join('; ')}`);

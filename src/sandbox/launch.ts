@@ -1,9 +1,10 @@
 // Starts the native launcher for one job and speaks its protocol
 // (native/PROTOCOL.md): configuration in on fd 3, report lines out on fd 4,
-// the job's stdio on 0-2.
+// collected files out on fd 5, the job's stdio on 0-2.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { parseReport, type LauncherReport } from './report.ts';
+import type { CollectRequest } from './collect.ts';
 
 export interface LaunchConfig {
   rootfs: string;
@@ -24,6 +25,8 @@ export interface LaunchConfig {
   /** KEY=VALUE */
   env: readonly string[];
   argv: readonly string[];
+  /** Files to copy out of the job's root after it ended (the launcher's collect phase). */
+  collect?: CollectRequest;
 }
 
 export function encodeConfig(c: LaunchConfig): Buffer {
@@ -39,6 +42,10 @@ export function encodeConfig(c: LaunchConfig): Buffer {
   for (const p of c.cgroupProcs) entries.push(`cgroup_procs=${p}`);
   for (const e of c.env) entries.push(`env=${e}`);
   for (const a of c.argv) entries.push(`arg=${a}`);
+  if (c.collect && c.collect.patterns.length > 0) {
+    entries.push(`collect_max_bytes=${c.collect.maxBytes}`, `collect_file_max_bytes=${c.collect.fileMaxBytes}`, `collect_max_files=${c.collect.maxFiles}`);
+    for (const p of c.collect.patterns) entries.push(`collect=${p}`);
+  }
   return Buffer.from(entries.map((e) => `${e}\0`).join(''));
 }
 
@@ -52,12 +59,14 @@ export interface LaunchEvents {
 export interface LaunchOutcome {
   report: LauncherReport;
   exit: { code: number | null; signal: string | null };
+  /** The raw collect stream (fd 5); empty when nothing was asked for. */
+  collected: Buffer;
 }
 
 /** Start a launcher; it waits (its namespace set up) for a configuration on fd 3. */
 export function spawnLauncher(launcherPath: string): ChildProcess {
   // The job can read its pid 1's command line: it names no host path.
-  const child = spawn(launcherPath, [], { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'], env: {}, argv0: 'cellblock-launcher' });
+  const child = spawn(launcherPath, [], { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'], env: {}, argv0: 'cellblock-launcher' });
   // A launcher that dies before use, or a job that never reads its stdin, must not
   // turn into an unhandled stream error.
   const ignore = (): void => {};
@@ -116,6 +125,16 @@ export class Launch {
   constructor(child: ChildProcess, config: LaunchConfig, stdin: string, events: LaunchEvents) {
     this.child = child;
     const [jobStdin, jobStdout, jobStderr, configIn, reportOut] = this.child.stdio as [Writable, Readable, Readable, Writable, Readable];
+    // Node's typings list five stdio entries; the sixth (fd 5) is there all the same.
+    const collectOut = (this.child.stdio as readonly unknown[])[5] as Readable | null | undefined;
+    // The launcher caps what it sends; this cap only guards against a broken launcher.
+    const collectCap = config.collect ? config.collect.maxBytes + config.collect.maxFiles * 4096 + 1024 * 1024 : 0;
+    const collectChunks: Buffer[] = [];
+    let collectBytes = 0;
+    collectOut?.on('data', (c: Buffer) => {
+      collectBytes += c.length;
+      if (collectBytes <= collectCap) collectChunks.push(c);
+    });
     let reportText = '';
     let startedSeen = false;
     reportOut.setEncoding('utf8');
@@ -144,7 +163,8 @@ export class Launch {
         if (spawnError && !report.setupFailed) {
           report.setupFailed = { stage: 'spawn', errno: 0, message: spawnError.message };
         }
-        resolve({ report, exit: { code, signal } });
+        if (collectBytes > collectCap) report.warnings.push(`collect stream past ${collectCap} bytes: dropped`);
+        resolve({ report, exit: { code, signal }, collected: collectBytes > collectCap ? Buffer.alloc(0) : Buffer.concat(collectChunks) });
       });
     });
   }

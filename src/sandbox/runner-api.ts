@@ -2,6 +2,7 @@
 import type { JobSpec } from '../job/spec.ts';
 import type { JobResult } from '../job/result.ts';
 import type { Logger } from '../log.ts';
+import type { Collected, CollectRequest } from './collect.ts';
 
 export interface RunOptions {
   /** Unique per job run; names the cgroup and job directory. [A-Za-z0-9_-]{1,64}. */
@@ -9,6 +10,13 @@ export interface RunOptions {
   /** Aborting kills the running sandbox; the result says so. */
   signal?: AbortSignal;
   log?: Logger;
+  /**
+   * Copy files out of the job's root once every process of it is gone (patterns absolute
+   * or relative to the job's cwd; `**` as last component: everything below; regular files
+   * only, no link followed, capped); `onCollected` gets them before run() returns.
+   * A broken collect stream makes the result INTERNAL_ERROR.
+   */
+  collect?: CollectRequest & { onCollected: (c: Collected) => void };
 }
 
 export interface ReconcileReport {

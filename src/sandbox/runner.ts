@@ -14,6 +14,7 @@ import type { JobSpec } from '../job/spec.ts';
 import type { Logger } from '../log.ts';
 import { compileProfile, jobFilters } from '../seccomp/compile.ts';
 import { DEFAULT_PROFILE } from '../seccomp/profile.ts';
+import { parseCollected } from './collect.ts';
 import { JobDir } from './job-dir.ts';
 import { Launch, LauncherPool, type LaunchConfig, type LaunchOutcome } from './launch.ts';
 import { LimitsWatch } from './limits-watch.ts';
@@ -189,7 +190,9 @@ class SandboxJob {
         clearTimeout(setupTimer);
       }
       await this.killing;
-      stats = cgroup.stats();
+      stats = withCpuTotal(cgroup.stats(), cgroup.cpuUsageUs());
+      const collect = this.opts.collect;
+      if (collect !== undefined && outcome.report.setupFailed === undefined) collect.onCollected(parseCollected(outcome.collected, collect));
     } catch (err) {
       failure = err;
     } finally {
@@ -233,6 +236,10 @@ class SandboxJob {
       seccomp: this.seccomp,
       env: [...env].map(([k, v]) => `${k}=${v}`),
       argv: this.job.argv,
+      // Patterns relative to the job's cwd (known only now, from the image) are made absolute.
+      ...(this.opts.collect !== undefined
+        ? { collect: { ...this.opts.collect, patterns: this.opts.collect.patterns.map((p) => path.posix.resolve(this.job.cwd, p)) } }
+        : {}),
     };
   }
 
@@ -340,4 +347,16 @@ class SandboxJob {
 }
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/**
+ * The user/system split (v1 cpuacct.usage_user/_sys) is sampled and can fall short
+ * of the precise total the cpu limit is enforced on; scale it to that total so the
+ * reported cpu time and the TIME_LIMIT decision always agree.
+ */
+function withCpuTotal(stats: CgroupStats, totalUs: number): CgroupStats {
+  const split = stats.cpuUserUs + stats.cpuSystemUs;
+  if (totalUs <= split) return stats;
+  if (split === 0) return { ...stats, cpuUserUs: totalUs };
+  return { ...stats, cpuUserUs: (stats.cpuUserUs * totalUs) / split, cpuSystemUs: (stats.cpuSystemUs * totalUs) / split };
+}
 

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { loadDemoJobs, mismatches } from '../../../src/cli/demo-jobs.ts';
 import { buildRecipe } from '../../../src/image/recipes.ts';
+import type { JobSpecInput } from '../../../src/job/spec.ts';
 import { ImageStore } from '../../../src/image/store.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { CellblockClient } from '../../../src/queue/client.ts';
@@ -76,6 +77,23 @@ describe('queue + real sandbox', () => {
     });
     const r = await client!.run({ image: TEST_IMAGE, cmd: ['echo', 'still here'] }, 30_000);
     assert.equal(r.stdout, 'still here\n');
+  });
+
+  test('a job with an OCI seccomp profile (argument rules) goes through the queue', async () => {
+    await startWorker(1);
+    const seccomp = {
+      oci: {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [
+          { names: ['chmod'], action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: [{ index: 1, value: 0o600, op: 'SCMP_CMP_EQ' }] },
+          { names: ['fchmodat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: [{ index: 2, value: 0o600, op: 'SCMP_CMP_EQ' }] },
+        ],
+      },
+    } satisfies JobSpecInput['seccomp'];
+    const r = await client!.run({ image: TEST_IMAGE, cmd: ['sh', '-c', 'touch f; chmod 600 f 2>&1; chmod 644 f && echo chmod-644-ok'], seccomp }, 30_000);
+    assert.equal(r.verdict, 'OK', r.message);
+    assert.match(r.stdout, /Permission denied/);
+    assert.match(r.stdout, /chmod-644-ok/);
   });
 
   test('the demo batch gets the verdicts it expects (toolchain image)', { timeout: 600_000 }, async () => {
