@@ -40,6 +40,8 @@ export interface CellblockConfig {
   redisClusterNodes: string;
   /** BullMQ key prefix; on a Cluster it must be a hash tag like {cellblock}. */
   redisPrefix: string;
+  /** Where files out too large for a result are written (per job); '' = refuse them. */
+  resultsDir: string;
   /** `cellblock serve`: the HTTP API's port and address. */
   apiPort: number;
   apiHost: string;
@@ -249,6 +251,14 @@ const FIELDS: Record<keyof CellblockConfig, Field> = {
     arg: 'H:P,...',
     help: 'Redis Cluster seed nodes; REDIS_URL then gives only the password',
     schema: hostPorts,
+    defaultValue: () => '',
+  },
+  resultsDir: {
+    env: 'CELLBLOCK_RESULTS_DIR',
+    flag: '--results-dir',
+    arg: 'DIR',
+    help: 'files out too large to return in a result (over 1 MiB) are written below DIR/<job>/; default: refused',
+    schema: z.string().refine((p) => !p.includes('\0'), 'must not contain NUL').transform((p) => (p === '' ? '' : path.resolve(p))),
     defaultValue: () => '',
   },
   redisPrefix: {

@@ -56,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       tenantMaxRunning: config.tenantMaxRunning,
       rateLimit: { max: config.rateMax, durationMs: config.rateDurationMs },
       metrics,
+      ...(config.resultsDir !== '' ? { resultsDir: config.resultsDir } : {}),
       log,
     });
   } catch (err) {

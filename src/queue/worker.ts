@@ -35,6 +35,8 @@ export interface CellblockWorkerOptions {
   /** BullMQ's rate limiter for the queue. */
   rateLimit?: { max: number; durationMs: number };
   metrics?: WorkerMetrics;
+  /** Judge jobs' files out too large for the result are written below this directory. */
+  resultsDir?: string;
   /** Tuning passed through to BullMQ (drainDelay, ...). */
   bullmq?: Omit<Partial<WorkerOptions>, 'connection' | 'concurrency' | 'name' | 'autorun'>;
 }
@@ -58,6 +60,7 @@ export class CellblockWorker implements AsyncDisposable {
   private readonly worker: Worker<unknown, JobResult>;
   private readonly tenants: TenantSlots | undefined;
   private readonly metrics: WorkerMetrics | undefined;
+  private readonly resultsDir: string | undefined;
   private shuttingDown = false;
   private closing: Promise<void> | undefined;
   /** Cancel requests arrive here (a subscriber connection can send nothing else). */
@@ -87,6 +90,7 @@ export class CellblockWorker implements AsyncDisposable {
     this.queueName = opts.queueName;
     this.runner = opts.runner;
     this.metrics = opts.metrics;
+    this.resultsDir = opts.resultsDir;
     this.log = (opts.log ?? silentLogger).child({ queue: opts.queueName, worker: opts.workerId });
     this.now = opts.now ?? Date.now;
     this.connection = createRedisConnection(opts.redis, `cellblock-worker:${opts.workerId}`);
@@ -220,7 +224,9 @@ export class CellblockWorker implements AsyncDisposable {
     this.metrics?.sandboxStarted();
     try {
       // Steps or a preset: the judge runs them as several sandboxes, one after another.
-      result = isJudgeJob(spec) ? await runJudge(this.runner, spec, { jobId, signal, log: jobLog }) : await this.runner.run(spec, { jobId, signal, log: jobLog });
+      result = isJudgeJob(spec)
+        ? await runJudge(this.runner, spec, { jobId, signal, log: jobLog, ...(this.resultsDir ? { resultsDir: this.resultsDir } : {}) })
+        : await this.runner.run(spec, { jobId, signal, log: jobLog });
     } catch (err) {
       const code = err instanceof CellblockError ? err.code : undefined;
       const message = code === undefined ? errorMessage(err) : `${code}: ${errorMessage(err)}`;

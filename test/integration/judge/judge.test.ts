@@ -3,6 +3,8 @@
 // expectation; a compile error; a checker with a float tolerance; files copied
 // out of the workspace; a planted symlink to /etc/passwd that is not followed.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -23,13 +25,15 @@ let admin: Redis;
 let worker: CellblockWorker;
 let client: CellblockClient;
 let queueName: string;
+let resultsDir: string;
 
 before(async () => {
   redis = await startRedis();
   admin = new Redis(redis.url, { maxRetriesPerRequest: null });
   await buildRecipe('toolchain', { store: new ImageStore(path.join(TEST_STATE_DIR, 'images'), silentLogger), log: silentLogger });
   queueName = uniqueQueueName('judge');
-  worker = await CellblockWorker.start({ redis: redis.url, queueName, runner: await testRunner(), workerId: 'judge-worker', concurrency: 2, log: silentLogger });
+  resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellblock-results-'));
+  worker = await CellblockWorker.start({ redis: redis.url, queueName, runner: await testRunner(), workerId: 'judge-worker', concurrency: 2, log: silentLogger, resultsDir });
   client = new CellblockClient({ redis: redis.url, queueName, log: silentLogger });
 });
 after(async () => {
@@ -40,6 +44,7 @@ after(async () => {
   await queue.close();
   await admin.quit();
   await redis.stop();
+  fs.rmSync(resultsDir, { recursive: true, force: true });
 });
 afterEach(() => assertNoLeaks(SCOPE));
 
@@ -158,6 +163,22 @@ describe('judge through the queue', () => {
     const refused = Object.fromEntries((r.steps?.[0]?.filesRefused ?? []).map((f) => [f.path, f.reason]));
     assert.deepEqual(refused, { '/box/leak': 'symlink', '/box/d/p.txt': 'symlink', '/box/d/root/etc/passwd': 'symlink' });
     assert.ok(!JSON.stringify(r).includes('root:x:0:0'));
+  });
+
+  test('a file out too large for the result is written to the results directory', { timeout: 120_000 }, async () => {
+    const r = await run({
+      image: 'toolchain',
+      steps: [{ name: 'make', cmd: ['sh', '-c', 'head -c 3145728 /dev/zero | tr "\\0" x > big.txt && echo small > small.txt'], filesOut: ['big.txt', 'small.txt'] }],
+    });
+    assert.equal(r.verdict, 'OK', r.message);
+    const big = (r.files ?? []).find((f) => f.path === '/box/big.txt');
+    const small = (r.files ?? []).find((f) => f.path === '/box/small.txt');
+    assert.equal(Buffer.from(small?.contentBase64 ?? '', 'base64').toString(), 'small\n');
+    assert.ok(big?.resultPath !== undefined && big.resultPath.startsWith(resultsDir), JSON.stringify(big));
+    assert.equal(big.contentBase64, undefined);
+    const written = fs.readFileSync(big.resultPath);
+    assert.equal(written.length, 3 * 1024 * 1024);
+    assert.ok(written.every((b) => b === 0x78));
   });
 
   test('a failed step stops the job unless it says otherwise', { timeout: 120_000 }, async () => {
