@@ -80,6 +80,17 @@ export async function testRunner(): Promise<Runner> {
   return createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, workerId: 'test' });
 }
 
+/** Environment for a `cellblock` process (worker, run) that works in the tests' sandbox scope. */
+export function scopeEnv(): Record<string, string> {
+  return {
+    CELLBLOCK_STATE_DIR: TEST_STATE_DIR,
+    CELLBLOCK_UID_BASE: String(SCOPE.uidBase),
+    CELLBLOCK_UID_RANGES: String(SCOPE.uidRanges),
+    CELLBLOCK_CGROUP_PARENT: SCOPE.cgroupParent,
+    CELLBLOCK_LOG_LEVEL: 'silent',
+  };
+}
+
 let seq = 0;
 export function jobId(label: string): string {
   return `t-${label}-${process.pid}-${++seq}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);

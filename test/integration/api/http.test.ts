@@ -18,7 +18,7 @@ import { CellblockWorker } from '../../../src/queue/worker.ts';
 import { assertNoLeaks } from '../../helpers/leaks.ts';
 import { uniqueQueueName } from '../../helpers/names.ts';
 import { startRedis, type TestRedis } from '../../helpers/redis.ts';
-import { SCOPE, TEST_IMAGE, TEST_STATE_DIR, TIME_SCALE, prepareTestImage, testRunner } from '../../helpers/sandbox.ts';
+import { SCOPE, TEST_IMAGE, TEST_STATE_DIR, TIME_SCALE, prepareTestImage, testRunner, scopeEnv } from '../../helpers/sandbox.ts';
 
 const CLI = fileURLToPath(new URL('../../../bin/cellblock', import.meta.url));
 
@@ -79,11 +79,7 @@ function cliWorker(): ChildProcess {
       ...process.env,
       REDIS_URL: redis.url,
       CELLBLOCK_QUEUE: queueName,
-      CELLBLOCK_STATE_DIR: TEST_STATE_DIR,
-      CELLBLOCK_UID_BASE: String(SCOPE.uidBase),
-      CELLBLOCK_UID_RANGES: String(SCOPE.uidRanges),
-      CELLBLOCK_CGROUP_PARENT: SCOPE.cgroupParent,
-      CELLBLOCK_LOG_LEVEL: 'silent',
+      ...scopeEnv(),
       CELLBLOCK_WORKER_ID: 'cli-worker',
     },
     stdio: 'ignore',

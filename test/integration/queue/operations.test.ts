@@ -17,7 +17,7 @@ import { CellblockWorker, type CellblockWorkerOptions } from '../../../src/queue
 import { assertNoLeaks } from '../../helpers/leaks.ts';
 import { uniqueQueueName } from '../../helpers/names.ts';
 import { startLocalRedisServer, type LocalRedis } from '../../helpers/redis.ts';
-import { SCOPE, TEST_IMAGE, TEST_STATE_DIR, prepareTestImage, testRunner } from '../../helpers/sandbox.ts';
+import { SCOPE, TEST_IMAGE, TEST_STATE_DIR, prepareTestImage, testRunner, scopeEnv } from '../../helpers/sandbox.ts';
 
 const CLI = fileURLToPath(new URL('../../../bin/cellblock', import.meta.url));
 
@@ -57,11 +57,7 @@ function cliWorker(env: Record<string, string> = {}): { child: ChildProcess; exi
       ...process.env,
       REDIS_URL: redis.url,
       CELLBLOCK_QUEUE: queueName,
-      CELLBLOCK_STATE_DIR: TEST_STATE_DIR,
-      CELLBLOCK_UID_BASE: String(SCOPE.uidBase),
-      CELLBLOCK_UID_RANGES: String(SCOPE.uidRanges),
-      CELLBLOCK_CGROUP_PARENT: SCOPE.cgroupParent,
-      CELLBLOCK_LOG_LEVEL: 'silent',
+      ...scopeEnv(),
       CELLBLOCK_WORKER_ID: 'cli-worker',
       ...env,
     },

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { detectCgroupDriver } from '../../../src/cgroup/index.ts';
 import type { Runner } from '../../../src/sandbox/runner.ts';
 import { assertNoLeaks, leftovers } from '../../helpers/leaks.ts';
-import { jobId, SCOPE, spec, TEST_IMAGE, TEST_STATE_DIR, testRunner } from '../../helpers/sandbox.ts';
+import { jobId, SCOPE, spec, TEST_IMAGE, TEST_STATE_DIR, testRunner, scopeEnv } from '../../helpers/sandbox.ts';
 
 const CLI = fileURLToPath(new URL('../../../bin/cellblock', import.meta.url));
 const JOBS = path.join(TEST_STATE_DIR, 'jobs');
@@ -33,7 +33,7 @@ after(() => runner.close());
 
 test('a SIGKILLed worker leaves no process, and reconcile removes the rest', async () => {
   const worker = spawn(CLI, ['run', '--image', TEST_IMAGE, '--', 'sleep', '60'], {
-    env: { ...process.env, CELLBLOCK_STATE_DIR: TEST_STATE_DIR, CELLBLOCK_UID_BASE: String(SCOPE.uidBase), CELLBLOCK_UID_RANGES: String(SCOPE.uidRanges), CELLBLOCK_CGROUP_PARENT: SCOPE.cgroupParent, CELLBLOCK_LOG_LEVEL: 'silent' },
+    env: { ...process.env, ...scopeEnv() },
     stdio: 'ignore',
   });
   const exited = new Promise((r) => worker.on('exit', r));
