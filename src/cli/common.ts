@@ -169,7 +169,7 @@ export function summaryLine(r: JobResult): string {
     `cpu ${ms(r.stats.cpuMs)} ms`,
     `wall ${ms(r.stats.wallMs)} ms`,
     `peak ${mib(r.stats.memoryPeakBytes)} MiB`,
-    `setup ${ms(t.setupMs)} ms, run ${ms(t.runMs)} ms, teardown ${ms(t.teardownMs)} ms`,
+    `setup ${ms(t.setupMs)} ms, run ${ms(t.runMs)} ms, collect ${ms(t.collectMs ?? 0)} ms, teardown ${ms(t.teardownMs)} ms`,
   ];
   if (t.queuedMs !== undefined) parts.push(`queued ${ms(t.queuedMs)} ms`);
   const truncated = [r.stdoutTruncated ? 'stdout' : '', r.stderrTruncated ? 'stderr' : ''].filter((s) => s !== '');

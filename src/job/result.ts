@@ -43,6 +43,8 @@ export interface JobTimings {
   setupMs: number;
   /** Exec to exit of the last process. */
   runMs: number;
+  /** The job's exit to the facts in hand: reaping, files copied out, disk and cgroup stats. */
+  collectMs?: number;
   /** Kill, cgroup removal, unmount, job directory removal. */
   teardownMs: number;
   /** Submit to start (set by the queue worker). */

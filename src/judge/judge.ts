@@ -254,6 +254,7 @@ class Judge {
       timings: {
         setupMs: round(all.reduce((n, r) => n + r.timings.setupMs, 0)),
         runMs: round(all.reduce((n, r) => n + r.timings.runMs, 0)),
+        collectMs: round(all.reduce((n, r) => n + (r.timings.collectMs ?? 0), 0)),
         teardownMs: round(all.reduce((n, r) => n + r.timings.teardownMs, 0)),
       },
       image: first?.image ?? { name: this.spec.image, digest: '' },

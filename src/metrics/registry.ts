@@ -25,7 +25,7 @@ export class WorkerMetrics {
     this.rejected = new Counter({ name: 'cellblock_jobs_rejected_total', help: 'Jobs failed before a sandbox ran (invalid spec, unknown image, ...)', labelNames: ['reason'], registers });
     this.duration = new Histogram({
       name: 'cellblock_job_phase_seconds',
-      help: 'Time per job phase: queued, setup (sandbox overhead before exec), run, teardown',
+      help: 'Time per job phase: queued, setup (sandbox overhead before exec), run, collect (exit to facts in hand), teardown',
       labelNames: ['phase'],
       buckets: MS_BUCKETS_S,
       registers,
@@ -55,6 +55,7 @@ export class WorkerMetrics {
     if (r.timings.queuedMs !== undefined) this.duration.observe({ phase: 'queued' }, r.timings.queuedMs / 1000);
     this.duration.observe({ phase: 'setup' }, r.timings.setupMs / 1000);
     this.duration.observe({ phase: 'run' }, r.timings.runMs / 1000);
+    if (r.timings.collectMs !== undefined) this.duration.observe({ phase: 'collect' }, r.timings.collectMs / 1000);
     this.duration.observe({ phase: 'teardown' }, r.timings.teardownMs / 1000);
     this.cpu.inc({ tenant }, r.stats.cpuMs / 1000);
     this.memory.observe({ tenant }, r.stats.memoryPeakBytes);

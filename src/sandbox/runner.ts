@@ -206,6 +206,7 @@ class SandboxJob {
     const result = this.result(outcome, stats, failure ?? teardownErrors[0], {
       setupMs: startedNs !== undefined ? nsToMs(startedNs - t0) : nsToMs(endNs - t0),
       runMs: startedNs !== undefined ? nsToMs((exitedNs ?? endNs) - startedNs) : 0,
+      collectMs: exitedNs !== undefined ? nsToMs(endNs - exitedNs) : 0,
       teardownMs,
     });
     this.log.debug({ phase: 'teardown', ms: teardownMs }, 'torn down');
@@ -298,7 +299,7 @@ class SandboxJob {
     outcome: LaunchOutcome | undefined,
     stats: CgroupStats | undefined,
     failure: unknown,
-    timings: { setupMs: number; runMs: number; teardownMs: number },
+    timings: { setupMs: number; runMs: number; collectMs: number; teardownMs: number },
   ): JobResult {
     const cpuUserMs = (stats?.cpuUserUs ?? 0) / 1000;
     const cpuSysMs = (stats?.cpuSystemUs ?? 0) / 1000;
@@ -336,7 +337,7 @@ class SandboxJob {
         oomKilled: (stats?.oomKills ?? 0) > 0,
         diskUsedBytes: outcome?.report.disk?.usedBytes ?? 0,
       },
-      timings: { setupMs: round(timings.setupMs), runMs: round(timings.runMs), teardownMs: round(timings.teardownMs) },
+      timings: { setupMs: round(timings.setupMs), runMs: round(timings.runMs), collectMs: round(timings.collectMs), teardownMs: round(timings.teardownMs) },
       image: { name: this.image.name, digest: this.image.digest },
     };
     if (decision.message !== undefined) result.message = decision.message;
