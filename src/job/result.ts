@@ -51,11 +51,8 @@ export interface JobTimings {
   queuedMs?: number;
 }
 
-export interface JobResult {
-  jobId: string;
-  verdict: Verdict;
-  /** Why, in one sentence, for anything but OK. */
-  message?: string;
+/** How a process (or a step of them) ended and what it produced: shared by jobs and steps. */
+export interface ProcessOutcome {
   exitCode: number | null;
   /** Name of the fatal signal (SIGSEGV, ...) or null. */
   signal: string | null;
@@ -64,6 +61,26 @@ export interface JobResult {
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
   stats: JobStats;
+}
+
+/** The outcome of what never ran (a skipped step, a job cancelled before it started). */
+export function nothingRan(): ProcessOutcome {
+  return {
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    stats: { wallMs: 0, cpuUserMs: 0, cpuSysMs: 0, cpuMs: 0, memoryPeakBytes: 0, pidsPeak: null, ioReadBytes: 0, ioWriteBytes: 0, oomKilled: false, diskUsedBytes: 0 },
+  };
+}
+
+export interface JobResult extends ProcessOutcome {
+  jobId: string;
+  verdict: Verdict;
+  /** Why, in one sentence, for anything but OK. */
+  message?: string;
   timings: JobTimings;
   image: { name: string; digest: string };
   /** Set by the queue worker. */
@@ -106,19 +123,12 @@ export interface CaseSummary {
   maxMemoryBytes: number;
 }
 
-export interface StepResult {
+/** A step with cases: the outcome is the first failed case's (else the last case's). */
+export interface StepResult extends ProcessOutcome {
   name: string;
   kind: 'compile' | 'run';
   verdict: StepVerdict;
   message?: string;
-  exitCode: number | null;
-  signal: string | null;
-  /** A step with cases: the first failed case's (else the last case's). */
-  stdout: string;
-  stderr: string;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  stats: JobStats;
   cases?: CaseResult[];
   summary?: CaseSummary;
   /** Files the step asked for that were not copied out, and why (symlink, not_found, file_too_large, ...). */

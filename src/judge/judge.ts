@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LimitsSchema, type Compare, type JobFile, type JobLimits, type JobSpec, type JobStep, type TestCase } from '../job/spec.ts';
-import type { CaseResult, CaseSummary, JobResult, JobStats, OutputFile, StepResult, Verdict } from '../job/result.ts';
+import { nothingRan, type CaseResult, type CaseSummary, type JobResult, type JobStats, type OutputFile, type StepResult, type Verdict } from '../job/result.ts';
 import type { Collected } from '../sandbox/collect.ts';
 import type { RunOptions, Runner } from '../sandbox/runner-api.ts';
 import { compareOutput } from './compare.ts';
@@ -272,18 +272,7 @@ class Judge {
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 function skippedStep(step: JobStep): StepResult {
-  return {
-    name: step.name,
-    kind: step.kind ?? 'run',
-    verdict: 'SKIPPED',
-    exitCode: null,
-    signal: null,
-    stdout: '',
-    stderr: '',
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    stats: sumStats([]),
-  };
+  return { ...nothingRan(), name: step.name, kind: step.kind ?? 'run', verdict: 'SKIPPED' };
 }
 
 /** A step's result from its one run; a failed compile step is COMPILE_ERROR with the compiler's words. */

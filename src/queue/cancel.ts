@@ -3,7 +3,7 @@
 // (read by a worker as it picks a job up, and polled while it runs) and then
 // publishes the job id on a channel every worker listens to (seen at once). The
 // key comes first, so a job picked up after the request never runs.
-import type { JobResult } from '../job/result.ts';
+import { nothingRan, type JobResult } from '../job/result.ts';
 
 /** How long a cancel request is kept: past any job's run and any stalled-job recovery. */
 export const CANCEL_TTL_S = 24 * 3600;
@@ -20,16 +20,10 @@ export const cancelChannel = (toKey: (type: string) => string): string => toKey(
 /** The result of a job cancelled before its sandbox was made (a cancel that raced with pickup). */
 export function cancelledBeforeStart(r: { jobId: string; image: string; worker: string; tenant: string; attempt: number; queuedMs: number }): JobResult {
   return {
+    ...nothingRan(),
     jobId: r.jobId,
     verdict: 'CANCELLED',
     message: 'cancelled before it started',
-    exitCode: null,
-    signal: null,
-    stdout: '',
-    stderr: '',
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    stats: { wallMs: 0, cpuUserMs: 0, cpuSysMs: 0, cpuMs: 0, memoryPeakBytes: 0, pidsPeak: null, ioReadBytes: 0, ioWriteBytes: 0, oomKilled: false, diskUsedBytes: 0 },
     timings: { setupMs: 0, runMs: 0, teardownMs: 0, queuedMs: r.queuedMs },
     image: { name: r.image, digest: '' },
     worker: r.worker,

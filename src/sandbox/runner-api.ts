@@ -53,6 +53,8 @@ export interface RunnerOptions {
    * run at once): a job then does not wait for a fork and exec. Default 0.
    */
   prewarm?: number;
+  /** A sandbox that has not started its job by then is stuck: killed, INTERNAL_ERROR. Default 30 s. */
+  setupTimeoutMs?: number;
 }
 
 // Implemented in ./runner.ts:

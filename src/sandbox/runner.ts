@@ -32,7 +32,7 @@ export const DEFAULT_LAUNCHER = path.join(REPO_ROOT, 'native/build/cellblock-lau
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** A sandbox that has not started its job by then is stuck in setup. */
-const SETUP_TIMEOUT_MS = 30_000;
+const DEFAULT_SETUP_TIMEOUT_MS = 30_000;
 
 const msSince = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e6;
 const nsToMs = (ns: bigint): number => Number(ns) / 1e6;
@@ -51,7 +51,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const uids = new UidRanges(path.join(opts.stateDir, 'uids'), opts.uidBase ?? 0x40000000, opts.uidRanges ?? 1024, owner);
   compileProfile(DEFAULT_PROFILE); // fail at start-up, not on the first job
   const launchers = new LauncherPool(launcher, opts.prewarm ?? 0);
-  const runner = new SandboxRunner({ launchers, cgroups, images, jobsRoot, uids, owner, log: opts.log, workerId: opts.workerId });
+  const runner = new SandboxRunner({ launchers, setupTimeoutMs: opts.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS, cgroups, images, jobsRoot, uids, owner, log: opts.log, workerId: opts.workerId });
   return runner;
 }
 
@@ -73,6 +73,7 @@ function makeTraversable(stateDir: string, jobsRoot: string): void {
 
 interface RunnerParts {
   launchers: LauncherPool;
+  setupTimeoutMs: number;
   cgroups: CgroupDriver;
   images: ImageStore;
   jobsRoot: string;
@@ -167,7 +168,7 @@ class SandboxJob {
       this.log.debug({ phase: 'prepare', ms: msSince(t0) }, 'prepared');
 
       const watch = new LimitsWatch(cgroup, limits, (r) => this.kill(r));
-      const setupTimer = setTimeout(() => this.kill('wall'), SETUP_TIMEOUT_MS);
+      const setupTimer = setTimeout(() => this.kill('setup'), this.p.setupTimeoutMs);
       this.opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (this.opts.signal?.aborted) this.kill('cancel');
       this.launch = new Launch(this.p.launchers.take(), this.launchConfig(dir, range, filesLayer, cgroup), this.spec.stdin, {
@@ -312,6 +313,7 @@ class SandboxJob {
           cpuMs: cpuUserMs + cpuSysMs,
           cpuLimitMs: limits.cpuMs,
           wallLimitMs: limits.wallMs,
+          setupLimitMs: this.p.setupTimeoutMs,
           outputLimitBytes: limits.outputBytes,
           launcherExit: outcome.exit,
         })

@@ -5,7 +5,7 @@ import type { Verdict } from '../job/result.ts';
 import { decodeWaitStatus, type LauncherReport } from './report.ts';
 
 /** Why cellblock itself ended the job early, if it did. */
-export type KillReason = 'wall' | 'cpu' | 'output' | 'cancel';
+export type KillReason = 'wall' | 'cpu' | 'output' | 'cancel' | 'setup';
 
 export interface VerdictFacts {
   report: LauncherReport;
@@ -14,6 +14,8 @@ export interface VerdictFacts {
   cpuMs: number;
   cpuLimitMs: number;
   wallLimitMs: number;
+  /** How long setup may take before the sandbox counts as stuck (our fault, not the job's). */
+  setupLimitMs: number;
   outputLimitBytes: number;
   /** The launcher's own exit, when it did not end normally. */
   launcherExit: { code: number | null; signal: string | null };
@@ -48,6 +50,9 @@ export function decideVerdict(f: VerdictFacts): Decision {
 
   if (r.setupFailed) {
     return { ...base, verdict: 'INTERNAL_ERROR', message: `sandbox setup failed (${r.setupFailed.stage}): ${r.setupFailed.message}` };
+  }
+  if (f.killedFor === 'setup') {
+    return { ...base, verdict: 'INTERNAL_ERROR', message: `the sandbox did not start the job within ${f.setupLimitMs} ms` };
   }
   if (f.killedFor === 'cancel') return { ...base, verdict: 'CANCELLED', message: 'cancelled while running' };
   if (f.killedFor === 'output') {

@@ -12,6 +12,7 @@ function facts(report: string, extra: Partial<VerdictFacts> = {}): VerdictFacts 
     cpuMs: 10,
     cpuLimitMs: 1000,
     wallLimitMs: 2000,
+    setupLimitMs: 30_000,
     outputLimitBytes: 100,
     launcherExit: { code: 0, signal: null },
     ...extra,
@@ -55,6 +56,9 @@ describe('decideVerdict', () => {
     assert.equal(decideVerdict(facts(killed, { killedFor: 'cpu' })).verdict, 'TIME_LIMIT');
     assert.equal(decideVerdict(facts(killed, { killedFor: 'output' })).verdict, 'OUTPUT_LIMIT');
     assert.equal(decideVerdict(facts(killed, { killedFor: 'cancel' })).verdict, 'CANCELLED');
+    const stuck = decideVerdict(facts('', { killedFor: 'setup' }));
+    assert.equal(stuck.verdict, 'INTERNAL_ERROR', 'a stuck setup is our fault, not a wall-time verdict');
+    assert.match(stuck.message ?? '', /did not start the job within 30000 ms/);
   });
 
   test('a full writable layer with a failed exit is DISK_LIMIT; SIGXFSZ too', () => {
