@@ -39,7 +39,7 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { passes: DEFAULT_PASSES, kvm: undefined, files: [], timeoutMin: undefined, memMiB: 2048, cpus: 2 };
+  const opts = { passes: DEFAULT_PASSES, kvm: undefined, files: [], timeoutMin: undefined, memMiB: 3072, cpus: 2 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--passes') opts.passes = (argv[++i] ?? '').split(',').filter(Boolean);
@@ -212,7 +212,7 @@ async function main() {
       '-kernel', kernel.image,
       '-initrd', initrd,
       // cgroup_no_v1=all: nothing can bind a controller to v1, the hierarchy is pure v2.
-      '-append', 'console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all rdinit=/init',
+      '-append', 'console=ttyS0 quiet loglevel=4 panic=-1 cgroup_no_v1=all rdinit=/init',
       '-drive', `file=${disk},if=virtio,format=raw,cache=unsafe`,
       ...virtfs('/usr', 'usr', true),
       ...virtfs('/etc', 'etc', true),
