@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = path.join(root, 'native/src');
 const outDir = path.join(root, 'native/build');
-const out = path.join(outDir, 'cellblock-launcher');
+// --trace: a profiling build that reports when each step ended (bench/profile.ts).
+const trace = process.argv.includes('--trace');
+const out = path.join(outDir, trace ? 'cellblock-launcher-trace' : 'cellblock-launcher');
 const cc = process.env.CC || 'cc';
 
 function fail(message) {
@@ -28,7 +30,7 @@ if (ldconfig.status === 0 && !ldconfig.stdout.includes('libseccomp.so.2')) {
 
 const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.c')).sort().map((f) => path.join(srcDir, f));
 fs.mkdirSync(outDir, { recursive: true });
-const flags = ['-std=gnu11', '-O2', '-g', '-Wall', '-Wextra', '-Werror', '-Wshadow', '-Wformat=2', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-fPIE', '-pie'];
+const flags = [...(trace ? ['-DCELLBLOCK_TRACE'] : []), '-std=gnu11', '-O2', '-g', '-Wall', '-Wextra', '-Werror', '-Wshadow', '-Wformat=2', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-fPIE', '-pie'];
 try {
   execFileSync(cc, [...flags, '-o', `${out}.tmp`, ...sources], { stdio: 'inherit' });
 } catch {

@@ -36,6 +36,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 else
   node scripts/build-native.mjs
+  node scripts/build-js.mjs
 fi
 bin/cellblock image build busybox
 bin/cellblock image build toolchain

@@ -1,5 +1,6 @@
-/* Reads the job's configuration from CONFIG_FD: NUL-terminated "key=value"
- * entries until EOF (PROTOCOL.md). Node decided everything; we only apply. */
+/* The job's configuration: NUL-terminated "key=value" entries (PROTOCOL.md), in
+ * two stages: the sandbox's identity in the run request, ahead of the job; the
+ * job itself on CONFIG_FD until EOF. Node decided everything; we only apply. */
 #include "launcher.h"
 
 #include <errno.h>
@@ -178,22 +179,18 @@ static int set_entry(struct config *cfg, char *key, char *value, size_t *n_env, 
 	return 0;
 }
 
-int config_read(int fd, struct config *cfg)
+/* Stage-one keys (the sandbox's identity, known before the job): only in the request. */
+static int is_prepare_key(const char *key)
 {
-	char *buf = NULL, *p, *end, *next;
-	size_t len = 0, n_env = 0, n_argv = 0;
+	return strcmp(key, "uid_base") == 0 || strcmp(key, "uid_count") == 0 || strcmp(key, "cgroup_procs") == 0;
+}
 
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->hostname = "cellblock";
-	cfg->cwd = "/";
-	if (read_all(fd, &buf, &len) < 0)
-		return -1;
-	if (len == 0) {
-		free(buf);
-		errno = ENODATA;
-		return fail("config: empty (discarded before use)");
-	}
-	if (buf[len - 1] != '\0') {
+/* Parse NUL-terminated entries of buf[0..len) (in place) for one stage. */
+static int parse_entries(struct config *cfg, char *buf, size_t len, int prepare, size_t *n_env, size_t *n_argv)
+{
+	char *p, *end, *next;
+
+	if (len == 0 || buf[len - 1] != '\0') {
 		errno = EINVAL;
 		return fail("config: empty or not NUL-terminated");
 	}
@@ -206,12 +203,53 @@ int config_read(int fd, struct config *cfg)
 			return fail("config: entry without '=': %.40s", p);
 		}
 		*eq = '\0';
-		if (set_entry(cfg, p, eq + 1, &n_env, &n_argv) < 0)
+		if (is_prepare_key(p) != prepare) {
+			errno = EINVAL;
+			return fail("config: %s belongs in the %s", p, prepare ? "job's configuration" : "run request");
+		}
+		if (set_entry(cfg, p, eq + 1, n_env, n_argv) < 0)
 			return -1;
 	}
-	if (!cfg->rootfs || !cfg->jobdir || !cfg->argv || cfg->uid_count == 0 || cfg->n_seccomp == 0) {
+	return 0;
+}
+
+int config_prepare(char *buf, size_t len, struct config *cfg)
+{
+	size_t none = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->hostname = "cellblock";
+	cfg->cwd = "/";
+	if (parse_entries(cfg, buf, len, 1, &none, &none) < 0)
+		return -1;
+	if (cfg->uid_count == 0) {
 		errno = EINVAL;
-		return fail("config: rootfs, jobdir, arg, uid_count and seccomp are required");
+		return fail("config: uid_count is required");
+	}
+	return 0;
+}
+
+int config_read_raw(int fd, char **buf, size_t *len)
+{
+	if (read_all(fd, buf, len) < 0)
+		return -1;
+	if (*len == 0) {
+		free(*buf);
+		errno = ENODATA;
+		return fail("config: empty (discarded before use)");
+	}
+	return 0;
+}
+
+int config_parse(char *buf, size_t len, struct config *cfg)
+{
+	size_t n_env = 0, n_argv = 0;
+
+	if (parse_entries(cfg, buf, len, 0, &n_env, &n_argv) < 0)
+		return -1;
+	if (!cfg->rootfs || !cfg->jobdir || !cfg->argv || cfg->n_seccomp == 0) {
+		errno = EINVAL;
+		return fail("config: rootfs, jobdir, arg and seccomp are required");
 	}
 	if (!cfg->env && push(&cfg->env, &n_env, NULL) < 0)
 		return -1;

@@ -47,14 +47,27 @@ int last_errno(void);
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_failure(const char *stage);
 unsigned long long mono_ns(void);
+/* Profiling builds (`npm run build:native -- --trace`) report when each step ended. */
+#ifdef CELLBLOCK_TRACE
+#define TRACE(step) report("trace step=%s mono_ns=%llu", (step), mono_ns())
+#else
+#define TRACE(step) ((void)0)
+#endif
 
 /* util.c */
 int write_file(const char *path, const char *data);
 int make_dir(const char *path, mode_t mode);
 int path_join(char *out, size_t size, const char *a, const char *b);
+/* One descriptor over a Unix socket (SCM_RIGHTS); recv_fd returns it. */
+int send_fd(int sock, int fd);
+int recv_fd(int sock);
 
-/* config.c */
-int config_read(int fd, struct config *cfg);
+/* config.c: stage one (uid_base, uid_count, cgroup_procs: from the run request,
+ * resets cfg) and stage two (the job: read raw from CONFIG_FD, then parsed; both
+ * parse in place and keep pointers into the buffer). */
+int config_prepare(char *buf, size_t len, struct config *cfg);
+int config_read_raw(int fd, char **buf, size_t *len);
+int config_parse(char *buf, size_t len, struct config *cfg);
 
 /* mounts.c: host side (supervisor, in its private mount namespace). */
 int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size_t merged_size);
@@ -73,7 +86,16 @@ int collect_files(const struct config *cfg, const char *merged, int mounted);
 /* net.c */
 int bring_up_loopback(void);
 
+/* main.c: one job's supervisor, on fds 0-5, its sandbox identity in cfg. */
+int supervise(pid_t parent, struct config *cfg);
+
+/* server.c: fork a supervisor per request from the worker (`--server`). */
+int serve(void);
+
 /* sandbox.c */
-int run_userns_child(const struct config *cfg, int sync_fd, const char *merged);
+/* sandbox.c: the child in the job's user namespace. It prepares what needs no job
+ * (namespaces, loopback) once `1` arrives on sync_fd, reads the job's configuration
+ * from config_fd, and goes on once `2` arrives (the rootfs is mounted). */
+int run_userns_child(struct config *cfg, int sync_fd, int config_fd);
 
 #endif

@@ -1,9 +1,10 @@
-/* cellblock-launcher: runs one job in a fresh sandbox. Started by the Node side
- * once per job with the configuration on fd 3 and a report pipe on fd 4 (see
- * ../PROTOCOL.md). This process (the supervisor) stays host root: it maps the
- * job's user namespace to its host id range, puts it into its cgroup, mounts its
- * root filesystem (in a mount namespace of its own, so nothing shows on the host
- * and everything vanishes with it), releases it, reaps, and reports. */
+/* cellblock-launcher: runs jobs in fresh sandboxes. Started once per worker as
+ * `cellblock-launcher --server` (server.c), which forks one supervisor per job
+ * (see ../PROTOCOL.md). The supervisor stays host root: ahead of the job it maps
+ * the job's user namespace to its host id range and puts it into its cgroup;
+ * once the job arrives it mounts its root filesystem (in a mount namespace of
+ * its own, so nothing shows on the host and everything vanishes with it),
+ * releases it, reaps, and reports. */
 #include "launcher.h"
 
 #include <errno.h>
@@ -11,9 +12,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -43,21 +46,61 @@ static int join_cgroup(pid_t child, const struct config *cfg)
 	return 0;
 }
 
-static int prepare_child(pid_t child, const struct config *cfg, char *merged, size_t merged_size)
+/* Ahead of the job: ids mapped, cgroup joined. */
+static int prepare_child(pid_t child, const struct config *cfg)
+{
+	if (write_id_maps(child, cfg) < 0)
+		return -1;
+	TRACE("id_maps");
+	if (join_cgroup(child, cfg) < 0)
+		return -1;
+	TRACE("cgroup_join");
+	return 0;
+}
+
+/* Once the job is known: its root filesystem, mounted idmapped to the child's ids. */
+static int mount_for_child(pid_t child, const struct config *cfg, char *merged, size_t merged_size)
 {
 	char path[64];
 	int userns_fd, rc;
 
-	if (write_id_maps(child, cfg) < 0 || join_cgroup(child, cfg) < 0)
-		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", child);
 	userns_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (userns_fd < 0)
 		return fail("open %s", path);
 	rc = mount_job_rootfs(cfg, userns_fd, merged, merged_size);
+	TRACE("rootfs_mounted");
 	if (close(userns_fd) < 0 && rc == 0)
 		return fail("close userns fd");
 	return rc;
+}
+
+/* The job's configuration, to the child as well (it parses its own copy). */
+static int forward_config(int to_child, const char *buf, size_t len)
+{
+	size_t sent = 0;
+
+	while (sent < len) {
+		ssize_t n = send(to_child, buf + sent, len - sent, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return fail("send config to the sandbox");
+		}
+		sent += (size_t)n;
+	}
+	/* End of the configuration; the socket stays open for the way back. */
+	if (shutdown(to_child, SHUT_WR) < 0)
+		return fail("shutdown config socket");
+	return 0;
+}
+
+static int release(int sync_fd, char what)
+{
+	if (write(sync_fd, &what, 1) != 1)
+		return fail("release child (%c)", what);
+	return 0;
 }
 
 static void report_disk(const struct config *cfg)
@@ -75,21 +118,18 @@ static void report_disk(const struct config *cfg)
 	       (unsigned long long)(st.f_files - st.f_ffree), (unsigned long long)st.f_favail);
 }
 
-int main(void)
+/* The job's whole life, on fds 0-5 (PROTOCOL.md), from its sandbox identity in
+ * cfg (stage one) on. `parent` is the launcher server: its death is ours. */
+int supervise(pid_t parent, struct config *cfg)
 {
-	struct config cfg;
-	char merged[4096];
-	int sync_fds[2], status, mounted = 0;
-	pid_t node = getppid(), child, w;
+	char merged[4096], *raw;
+	size_t raw_len;
+	int sync_fds[2], config_fds[2], status, mounted = 0, job_mnt_ns = -1;
+	pid_t child, w;
 
-	if (fcntl(REPORT_FD, F_GETFD) < 0) {
-		fprintf(stderr, "cellblock-launcher: run by cellblock only (needs the config on fd 3 and a report pipe on fd 4)\n");
-		return 2;
-	}
-	/* Everything that needs no configuration first: the Node side may start
-	 * launchers ahead of demand, and then this is done before the job arrives.
-	 * Die with the worker; adopt every orphan of the job so none escapes. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != node ||
+	/* Die with the server; adopt every orphan of the job so none escapes. */
+	TRACE("supervisor");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent ||
 	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
 		fail("prctl");
 		report_failure("supervisor");
@@ -100,19 +140,14 @@ int main(void)
 		report_failure("supervisor");
 		return 1;
 	}
-	if (config_read(CONFIG_FD, &cfg) < 0 || close(CONFIG_FD) < 0) {
-		/* An idle launcher that is discarded gets an empty configuration: not news. */
-		if (last_errno() != ENODATA)
-			report_failure("config");
-		return 1;
-	}
-	if (path_join(merged, sizeof(merged), cfg.jobdir, "merged") < 0 || pipe2(sync_fds, O_CLOEXEC) < 0) {
+	TRACE("mount_ns");
+	if (pipe2(sync_fds, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, config_fds) < 0) {
 		fail("pipe");
 		report_failure("supervisor");
 		return 1;
 	}
-	/* Only a user namespace now: the others are made by the child once the
-	 * supervisor has mapped ids and prepared the rootfs it needs to see. */
+	/* Only a user namespace now: the child makes the others once it is mapped
+	 * and in its cgroup, and the mount namespace once its rootfs is mounted. */
 	child = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (child < 0) {
 		fail("clone user namespace");
@@ -120,25 +155,44 @@ int main(void)
 		return 1;
 	}
 	if (child == 0) {
-		if (close(sync_fds[1]) < 0 || run_userns_child(&cfg, sync_fds[0], merged) < 0) {
+		if (close(sync_fds[1]) < 0 || close(config_fds[0]) < 0 || run_userns_child(cfg, sync_fds[0], config_fds[1]) < 0) {
 			report_failure("userns");
 			_exit(125);
 		}
 		_exit(0);
 	}
-	if (close(sync_fds[0]) < 0 || prepare_child(child, &cfg, merged, sizeof(merged)) < 0) {
+	if (close(sync_fds[0]) < 0 || close(config_fds[1]) < 0 || prepare_child(child, cfg) < 0 || release(sync_fds[1], '1') < 0) {
 		report_failure("prepare");
-		/* Ours, and it has run nothing yet; closing the pipe below ends it too. */
-		if (kill(child, SIGKILL) < 0)
-			report("warning kill_child errno=%d", errno);
-	} else if (write(sync_fds[1], "1", 1) != 1) {
-		fail("release child");
-		report_failure("prepare");
-	} else {
-		mounted = 1;
+		goto abandon;
 	}
+	/* Ready: the job's configuration arrives when the job does. */
+	if (config_read_raw(CONFIG_FD, &raw, &raw_len) < 0) {
+		/* A sandbox prepared ahead and discarded gets an empty configuration: not news. */
+		if (last_errno() != ENODATA)
+			report_failure("config");
+		goto abandon;
+	}
+	TRACE("config_read");
+	if (close(CONFIG_FD) < 0 || forward_config(config_fds[0], raw, raw_len) < 0 || config_parse(raw, raw_len, cfg) < 0) {
+		report_failure("config");
+		goto abandon;
+	}
+	if (path_join(merged, sizeof(merged), cfg->jobdir, "merged") < 0 ||
+	    mount_for_child(child, cfg, merged, sizeof(merged)) < 0 || release(sync_fds[1], '2') < 0) {
+		report_failure("prepare");
+		goto abandon;
+	}
+	mounted = 1;
 	if (close(sync_fds[1]) < 0)
 		report("warning close_sync errno=%d", errno);
+	/* Init sends its new mount namespace: held here, the namespace outlives the
+	 * job, so tearing down its mounts (which waits for RCU) happens when this
+	 * process exits, after `done`, not between the job's end and `done`. */
+	job_mnt_ns = recv_fd(config_fds[0]);
+	if (job_mnt_ns < 0 && last_errno() != ENOMSG)
+		report("warning mount_ns_ref errno=%d", last_errno());
+	if (close(config_fds[0]) < 0)
+		report("warning close_config errno=%d", errno);
 	/* Subreaper: every descendant ends up here; wait until none is left. */
 	for (;;) {
 		w = waitpid(-1, &status, 0);
@@ -152,11 +206,44 @@ int main(void)
 			return 1;
 		}
 	}
-	/* Nothing of the job runs any more, and this namespace still holds its overlay. */
-	if (collect_files(&cfg, merged, mounted) < 0) {
+	TRACE("reaped");
+	/* Nothing of the job runs any more: its output is complete (the job held the
+	 * other ends), and this namespace still holds its overlay. */
+	if (close_range(STDIN_FILENO, STDERR_FILENO, 0) < 0) {
+		fail("close stdio");
+		report_failure("supervisor");
+		return 1;
+	}
+	if (collect_files(cfg, merged, mounted) < 0) {
 		report_failure("collect");
 		return 1;
 	}
-	report_disk(&cfg);
+	if (fcntl(COLLECT_FD, F_GETFD) >= 0 && close(COLLECT_FD) < 0) {
+		fail("close collect");
+		report_failure("collect");
+		return 1;
+	}
+	TRACE("collected");
+	report_disk(cfg);
+	TRACE("done_sent");
+	if (job_mnt_ns >= 0 && close(job_mnt_ns) < 0)
+		return 1; /* after `done`: nothing to report to any more */
 	return 0;
+
+abandon:
+	/* Ours, and it has run nothing of a job: end it and wait for it. */
+	if (kill(child, SIGKILL) < 0)
+		report("warning kill_child errno=%d", errno);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2 || strcmp(argv[1], "--server") != 0 || fcntl(CONFIG_FD, F_GETFD) < 0) {
+		fprintf(stderr, "cellblock-launcher: run by cellblock only (as `cellblock-launcher --server`, with its control socket on fd 3)\n");
+		return 2;
+	}
+	return serve();
 }

@@ -1,8 +1,11 @@
 /* The processes inside the job's user namespace:
- *   userns child  waits until the supervisor mapped ids, joined the cgroup and
- *                 mounted the rootfs; becomes container root; unshares the other
- *                 namespaces; forks
- *   init (pid 1)  mounts /proc and /dev, pivots into the rootfs, forks the job,
+ *   userns child  ahead of the job: waits until the supervisor mapped ids and
+ *                 joined the cgroup; becomes container root; unshares the cgroup,
+ *                 net, uts, ipc and pid namespaces; brings up loopback; forks
+ *   init (pid 1)  ahead of the job too; then reads the job's configuration, waits
+ *                 until the supervisor mounted the rootfs, unshares the mount
+ *                 namespace (a copy with the rootfs), mounts /proc and /dev,
+ *                 pivots into the rootfs, forks the job,
  *                 reaps, reports the job's wait status; its exit ends every
  *                 process left in the pid namespace (daemons included)
  *   job           rlimits, drops every privilege, seccomp, execs the command */
@@ -69,6 +72,7 @@ static void exec_command(const struct config *cfg)
 
 static void run_job(const struct config *cfg)
 {
+	TRACE("job_forked");
 	if (setsid() < 0 || apply_rlimits(cfg) < 0) {
 		if (errno != 0 && last_error()[0] == '\0')
 			fail("setsid");
@@ -87,7 +91,13 @@ static void run_job(const struct config *cfg)
 		report_failure("job");
 		_exit(126);
 	}
-	if (drop_privileges(cfg) < 0 || install_seccomp(cfg) < 0) {
+	TRACE("job_fds");
+	if (drop_privileges(cfg) < 0) {
+		report_failure("job");
+		_exit(126);
+	}
+	TRACE("privileges_dropped");
+	if (install_seccomp(cfg) < 0) {
 		report_failure("job");
 		_exit(126);
 	}
@@ -103,21 +113,66 @@ static void report_exit(int status, const struct rusage *ru)
 	       (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec, ru->ru_maxrss);
 }
 
-static void run_init(const struct config *cfg, const char *merged)
+static int wait_for(int sync_fd, char expected)
 {
+	char got;
+	ssize_t n;
+
+	do
+		n = read(sync_fd, &got, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1 || got != expected)
+		_exit(1); /* the supervisor failed (and reported it) or discarded the sandbox */
+	return 0;
+}
+
+/* Pid 1 of the job, forked ahead of it: once the job arrives, its own mount
+ * namespace (a copy with the rootfs the supervisor mounted), then the sandbox. */
+static void run_init(struct config *cfg, int sync_fd, int config_fd)
+{
+	char merged[4096], *raw;
+	size_t raw_len;
 	pid_t job;
+	int ns;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
 		fail("pdeathsig");
 		goto failed;
 	}
+	TRACE("prepared");
+	/* The job: its configuration, then `2` once its rootfs is mounted. */
+	if (config_read_raw(config_fd, &raw, &raw_len) < 0) {
+		if (last_errno() == ENODATA)
+			_exit(1); /* discarded */
+		goto failed;
+	}
+	if (config_parse(raw, raw_len, cfg) < 0 || path_join(merged, sizeof(merged), cfg->jobdir, "merged") < 0)
+		goto failed;
+	wait_for(sync_fd, '2');
+	if (close(sync_fd) < 0) {
+		fail("close sync");
+		goto failed;
+	}
+	TRACE("released");
+	if (unshare(CLONE_NEWNS) < 0) {
+		fail("unshare mount namespace");
+		goto failed;
+	}
+	TRACE("unshared");
+	/* The supervisor keeps the namespace (so its teardown waits until after `done`). */
+	ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || send_fd(config_fd, ns) < 0 || close(ns) < 0 || close(config_fd) < 0) {
+		fail("hand over the mount namespace");
+		goto failed;
+	}
 	if (setup_sandbox_mounts(merged, cfg) < 0)
 		goto failed;
+	TRACE("sandbox_mounts");
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
 		fail("sethostname");
 		goto failed;
 	}
-	if (bring_up_loopback() < 0 || enter_rootfs(merged) < 0)
+	if (enter_rootfs(merged) < 0)
 		goto failed;
 	report("started mono_ns=%llu", mono_ns());
 	job = fork();
@@ -135,6 +190,7 @@ static void run_init(const struct config *cfg, const char *merged)
 
 		if (w == job) {
 			report_exit(status, &ru);
+			TRACE("init_exit");
 			_exit(0);
 		}
 		if (w < 0 && errno != EINTR) {
@@ -147,20 +203,13 @@ failed:
 	_exit(125);
 }
 
-int run_userns_child(const struct config *cfg, int sync_fd, const char *merged)
+int run_userns_child(struct config *cfg, int sync_fd, int config_fd)
 {
-	char go;
-	ssize_t n;
 	pid_t init;
 	int status;
 
-	do
-		n = read(sync_fd, &go, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		_exit(1); /* the supervisor failed and reported it */
-	if (close(sync_fd) < 0)
-		return fail("close sync");
+	/* Ahead of the job: mapped and in its cgroup once `1` arrives. */
+	wait_for(sync_fd, '1');
 	/* Become container root (host uid_base) with no supplementary groups. */
 	if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
 		return fail("become container root");
@@ -169,15 +218,23 @@ int run_userns_child(const struct config *cfg, int sync_fd, const char *merged)
 		return fail("pdeathsig");
 	if (getppid() == 1)
 		_exit(1);
-	if (unshare(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) < 0)
+	/* Everything but the mount namespace, which init makes once the rootfs is
+	 * mounted (so its copy has it). Init is forked now: the first process of a
+	 * pid namespace is the costly one. */
+	if (unshare(CLONE_NEWCGROUP | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) < 0)
 		return fail("unshare namespaces");
+	if (bring_up_loopback() < 0)
+		return -1;
 	init = fork();
 	if (init < 0)
 		return fail("fork init");
 	if (init == 0)
-		run_init(cfg, merged);
+		run_init(cfg, sync_fd, config_fd);
+	if (close(sync_fd) < 0 || close(config_fd) < 0)
+		return fail("close init's descriptors");
 	while (waitpid(init, &status, 0) < 0)
 		if (errno != EINTR)
 			return fail("waitpid init");
+	TRACE("init_reaped");
 	return 0;
 }

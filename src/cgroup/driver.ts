@@ -31,6 +31,8 @@ export interface JobCgroup {
   stats(): CgroupStats;
   /** pids of every process in the cgroup now. */
   pids(): number[];
+  /** Set the job's limits (before its first process runs anything of the job). */
+  applyLimits(limits: CgroupLimits): void;
   /** Kill every process in the cgroup at once and wait until it is empty. */
   killAll(): Promise<void>;
   /** Remove the cgroup (killing what is left first). Idempotent. */
@@ -41,8 +43,13 @@ export interface CgroupDriver {
   readonly version: 1 | 2;
   /** Human-readable location of the `cellblock` parent(s), for logs and doctor. */
   readonly parents: readonly string[];
-  /** Create the per-job cgroup below the cellblock parent and apply limits. */
-  create(name: string, limits: CgroupLimits): JobCgroup;
+  /**
+   * Create the per-job cgroup below the cellblock parent, with limits if given
+   * (a sandbox prepared ahead of its job gets them later, from applyLimits).
+   */
+  create(name: string, limits?: CgroupLimits): JobCgroup;
+  /** create() without limits, its directories made off the event loop (for sandboxes prepared ahead). */
+  createEmpty(name: string): Promise<JobCgroup>;
   /** Names of job cgroups that exist now (for reconcile after a crash). */
   list(): string[];
   /** A handle on an existing job cgroup (for reconcile). */

@@ -32,10 +32,10 @@ export function resolveTiming(partial: Partial<CgroupTiming> | undefined): Cgrou
  * well under a millisecond, so the first checks are cheap) until it holds or `deadline`
  * (a timing.now() value) passes. Returns whether it held.
  */
-export async function pollUntil(timing: CgroupTiming, deadline: number, done: () => boolean): Promise<boolean> {
+export async function pollUntil(timing: CgroupTiming, deadline: number, done: () => boolean | Promise<boolean>): Promise<boolean> {
   let delay = 1;
   for (;;) {
-    if (done()) return true;
+    if (await done()) return true;
     if (timing.now() >= deadline) return false;
     await timing.sleep(delay);
     delay = Math.min(delay * 2, 20);

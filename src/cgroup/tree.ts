@@ -44,9 +44,9 @@ export async function removeTree(fs: CgroupFs, dir: string, timing: CgroupTiming
   for (const child of childDirs(fs, dir)) await removeTree(fs, join(dir, child), timing);
   const deadline = timing.now() + timing.rmdirTimeoutMs;
   let lastError: unknown;
-  const removed = await pollUntil(timing, deadline, () => {
+  const removed = await pollUntil(timing, deadline, async () => {
     try {
-      fs.rmdir(dir);
+      await fs.removeDir(dir);
       return true;
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return true;

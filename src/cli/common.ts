@@ -65,9 +65,9 @@ export function quietUnlessAsked(values: ParsedValues): ConfigFlags {
 
 /**
  * The sandbox runner a command's configuration asks for (loaded only by commands
- * that run jobs); `prewarm` launchers wait for jobs ahead of demand.
+ * that run jobs); `prepared` sandboxes wait for jobs ahead of demand.
  */
-export async function runnerFor(config: CellblockConfig, log: Logger, prewarm = 0): Promise<Runner> {
+export async function runnerFor(config: CellblockConfig, log: Logger, prepared = 1): Promise<Runner> {
   const { createRunner } = await import('../sandbox/runner.ts');
   return createRunner({
     stateDir: config.stateDir,
@@ -76,7 +76,7 @@ export async function runnerFor(config: CellblockConfig, log: Logger, prewarm = 
     uidRanges: config.uidRanges,
     workerId: config.workerId,
     cgroupParent: config.cgroupParent,
-    prewarm,
+    prepared,
   });
 }
 

@@ -93,7 +93,8 @@ async function main(argv: string[]): Promise<number> {
   const spec = await buildSpec(values, cmd);
   const config = configFrom(values, quietUnlessAsked(values));
   const log = loggerFor(config);
-  const runner = await runnerFor(config, log);
+  // One job: its sandbox is prepared when it is needed, none ahead.
+  const runner = await runnerFor(config, log, 0);
 
   const abort = new AbortController();
   const signals = onShutdownSignals(() => process.exit(130));

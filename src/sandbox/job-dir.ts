@@ -1,4 +1,4 @@
-// The per-job directory on the host: <stateDir>/jobs/<jobId>/ with an owner file
+// The per-sandbox directory on the host: <stateDir>/jobs/<sandbox id>/ with an owner file
 // (for reconcile), the job's files as an extra read-only lower layer, and the
 // empty mount points the launcher mounts on inside its own mount namespace.
 // Only cellblock writes here; the job's writes go to its tmpfs upper layer.
@@ -17,19 +17,6 @@ export type StagedSpec = Pick<JobSpec, 'files'> & { cwd: string; user: { uid: nu
 
 export class JobDir {
   private constructor(readonly path: string) {}
-
-  /**
-   * Make the directory; fails if it exists (a job id is never reused while live).
-   * It belongs to the job's container root, which must reach the mount points in
-   * it, and to nobody else on the host.
-   */
-  static create(jobsRoot: string, jobId: string, owner: Owner, range: UidRange): JobDir {
-    const dir = path.join(jobsRoot, jobId);
-    fs.mkdirSync(dir, { mode: 0o700 });
-    fs.writeFileSync(path.join(dir, OWNER_FILE), formatOwner(owner));
-    fs.chownSync(dir, range.base, range.base);
-    return new JobDir(dir);
-  }
 
   /** Records the image digest, so `image rm` and GC leave it alone while the job lives. */
   recordImage(digest: string): void {
@@ -73,8 +60,22 @@ export class JobDir {
     return layer;
   }
 
-  remove(): void {
-    fs.rmSync(this.path, { recursive: true, force: true, maxRetries: 3 });
+  /**
+   * Make the directory (off the event loop); fails if it exists. It belongs to the
+   * sandbox's container root, which must reach the mount points in it, and to
+   * nobody else on the host.
+   */
+  static async create(jobsRoot: string, name: string, owner: Owner, range: UidRange): Promise<JobDir> {
+    const dir = path.join(jobsRoot, name);
+    await fs.promises.mkdir(dir, { mode: 0o700 });
+    await fs.promises.writeFile(path.join(dir, OWNER_FILE), formatOwner(owner));
+    await fs.promises.chown(dir, range.base, range.base);
+    return new JobDir(dir);
+  }
+
+  /** Off the event loop: the former mount points take the kernel a while to let go of. */
+  async remove(): Promise<void> {
+    await fs.promises.rm(this.path, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 

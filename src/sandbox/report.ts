@@ -6,7 +6,12 @@ export interface LauncherReport {
   exited?: { atNs: bigint; status: number; utimeUs: number; stimeUs: number; maxRssKb: number };
   execFailed?: { errno: number; what: 'exec' | 'cwd'; path: string };
   setupFailed?: { stage: string; errno: number; message: string };
+  /** From `done`: the supervisor finished its work (every process of the job reaped). */
   disk?: { usedBytes: number; freeBytes: number; inodesUsed: number; inodesFree: number };
+  /** From the launcher server: the supervisor's own wait status, once it was reaped. */
+  goneStatus?: number;
+  /** Profiling builds only: when each launcher step ended (CLOCK_MONOTONIC ns). */
+  trace: { step: string; atNs: bigint }[];
   warnings: string[];
 }
 
@@ -33,7 +38,7 @@ const num = (f: Map<string, string>, k: string): number => Number(f.get(k) ?? 'N
 const big = (f: Map<string, string>, k: string): bigint => BigInt(f.get(k) ?? '0');
 
 export function parseReport(text: string): LauncherReport {
-  const report: LauncherReport = { warnings: [] };
+  const report: LauncherReport = { trace: [], warnings: [] };
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const sp = line.indexOf(' ');
@@ -55,6 +60,12 @@ export function parseReport(text: string): LauncherReport {
         break;
       case 'done':
         report.disk = { usedBytes: num(f, 'disk_used'), freeBytes: num(f, 'disk_free'), inodesUsed: num(f, 'inodes_used'), inodesFree: num(f, 'inodes_free') };
+        break;
+      case 'trace':
+        report.trace.push({ step: f.get('step') ?? '?', atNs: big(f, 'mono_ns') });
+        break;
+      case 'gone':
+        report.goneStatus = num(f, 'status');
         break;
       default:
         report.warnings.push(line);

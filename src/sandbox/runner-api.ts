@@ -49,10 +49,12 @@ export interface RunnerOptions {
   /** The cgroup below the worker's own that holds job cgroups; default `cellblock`. */
   cgroupParent?: string;
   /**
-   * Launcher processes kept started and waiting for a job (about the number of jobs
-   * run at once): a job then does not wait for a fork and exec. Default 0.
+   * Sandboxes kept prepared ahead of demand (about the number of jobs run at once):
+   * uid range, job directory, cgroup, a supervisor with the user namespace mapped
+   * and joined to the cgroup, and the other namespaces made. Each is used by one
+   * job, then a fresh one is prepared. Default 1.
    */
-  prewarm?: number;
+  prepared?: number;
   /** A sandbox that has not started its job by then is stuck: killed, INTERNAL_ERROR. Default 30 s. */
   setupTimeoutMs?: number;
 }

@@ -15,14 +15,16 @@ import type { Logger } from '../log.ts';
 import { compileProfile, jobFilters } from '../seccomp/compile.ts';
 import { DEFAULT_PROFILE } from '../seccomp/profile.ts';
 import { parseCollected } from './collect.ts';
-import { JobDir } from './job-dir.ts';
-import { Launch, LauncherPool, type LaunchConfig, type LaunchOutcome } from './launch.ts';
+import type { JobDir } from './job-dir.ts';
+import type { LaunchConfig, LaunchEvents, LaunchOutcome } from './launch.ts';
+import { DeadSandboxError, LauncherServer, type Launch } from './launcher-server.ts';
+import { SandboxPool, type PreparedSandbox } from './sandbox-pool.ts';
 import { LimitsWatch } from './limits-watch.ts';
 import { CappedOutput } from './output.ts';
 import { currentOwner, type Owner } from './owner.ts';
 import { reconcile } from './reconcile.ts';
 import type { ReconcileReport, RunOptions, Runner, RunnerOptions } from './runner-api.ts';
-import { UidRanges, type UidRange } from './uid-ranges.ts';
+import { UidRanges } from './uid-ranges.ts';
 import { decideVerdict, type KillReason } from './verdict.ts';
 
 export type { Runner, RunnerOptions, RunOptions, ReconcileReport } from './runner-api.ts';
@@ -31,6 +33,10 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 export const DEFAULT_LAUNCHER = path.join(REPO_ROOT, 'native/build/cellblock-launcher');
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** A job takes another prepared sandbox when the one it took had died, this many times at most. */
+const MAX_SANDBOX_ATTEMPTS = 3;
+/** Sandboxes prepared ahead of demand unless the caller says otherwise. */
+const DEFAULT_PREPARED = 1;
 /** A sandbox that has not started its job by then is stuck in setup. */
 const DEFAULT_SETUP_TIMEOUT_MS = 30_000;
 
@@ -50,8 +56,11 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   makeTraversable(opts.stateDir, jobsRoot);
   const uids = new UidRanges(path.join(opts.stateDir, 'uids'), opts.uidBase ?? 0x40000000, opts.uidRanges ?? 1024, owner);
   compileProfile(DEFAULT_PROFILE); // fail at start-up, not on the first job
-  const launchers = new LauncherPool(launcher, opts.prewarm ?? 0);
-  const runner = new SandboxRunner({ launchers, setupTimeoutMs: opts.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS, cgroups, images, jobsRoot, uids, owner, log: opts.log, workerId: opts.workerId });
+  const launchers = new LauncherServer(launcher);
+  launchers.start();
+  const pool = new SandboxPool({ launchers, cgroups, uids, jobsRoot, owner, log: opts.log }, opts.prepared ?? DEFAULT_PREPARED);
+  pool.fill();
+  const runner = new SandboxRunner({ launchers, pool, reclaiming: new Set(), setupTimeoutMs: opts.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS, cgroups, images, jobsRoot, uids, owner, log: opts.log, workerId: opts.workerId });
   return runner;
 }
 
@@ -72,7 +81,10 @@ function makeTraversable(stateDir: string, jobsRoot: string): void {
 }
 
 interface RunnerParts {
-  launchers: LauncherPool;
+  launchers: LauncherServer;
+  pool: SandboxPool;
+  /** Job directories and uid ranges still held by supervisors that are exiting. */
+  reclaiming: Set<Promise<void>>;
   setupTimeoutMs: number;
   cgroups: CgroupDriver;
   images: ImageStore;
@@ -113,6 +125,8 @@ class SandboxRunner implements Runner {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.running]);
+    await this.p.pool.close();
+    await Promise.allSettled([...this.p.reclaiming]);
     await this.p.launchers.close();
   }
 }
@@ -151,57 +165,55 @@ class SandboxJob {
     let stats: CgroupStats | undefined;
     let failure: unknown;
     let startedNs: bigint | undefined;
-    let range: UidRange | undefined;
-    let dir: JobDir | undefined;
+    let sandbox: PreparedSandbox | undefined;
     const { limits } = this.spec;
     const onAbort = (): void => this.kill('cancel');
 
-    try {
-      range = this.p.uids.acquire();
-      dir = JobDir.create(this.p.jobsRoot, this.opts.jobId, this.p.owner, range);
-      // Recorded before the rootfs is checked: image rm and GC see it and leave the image alone.
-      dir.recordImage(this.image.digest);
-      if (!fs.existsSync(this.image.rootfs)) throw new CellblockError('IMAGE_NOT_FOUND', `image ${this.image.name} (${this.image.digest}) was removed as the job started`);
-      const filesLayer = dir.stageFiles({ files: this.spec.files, cwd: this.job.cwd, user: this.job.user }, range, this.image.rootfs);
-      this.cgroup = this.p.cgroups.create(this.opts.jobId, { memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids });
-      const cgroup = this.cgroup;
-      this.log.debug({ phase: 'prepare', ms: msSince(t0) }, 'prepared');
+    let watch: LimitsWatch | undefined;
+    const setupTimer = setTimeout(() => this.kill('setup'), this.p.setupTimeoutMs);
+    const events: LaunchEvents = {
+      onStarted: (ns) => {
+        startedNs = ns;
+        clearTimeout(setupTimer);
+        this.log.debug({ phase: 'started', ms: nsToMs(ns - t0) }, 'sandbox ready');
+        // A kill decided during setup (cancel, setup timeout) may have come before the
+        // job joined its cgroup: kill again now rather than let it run.
+        if (this.killedFor !== undefined) this.killCgroup();
+        else watch?.start();
+      },
+      onStdout: (c) => this.stdout.push(c),
+      onStderr: (c) => this.stderr.push(c),
+    };
 
-      const watch = new LimitsWatch(cgroup, limits, (r) => this.kill(r));
-      const setupTimer = setTimeout(() => this.kill('setup'), this.p.setupTimeoutMs);
+    try {
       this.opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (this.opts.signal?.aborted) this.kill('cancel');
-      this.launch = new Launch(this.p.launchers.take(), this.launchConfig(dir, range, filesLayer, cgroup), this.spec.stdin, {
-        onStarted: (ns) => {
-          startedNs = ns;
-          clearTimeout(setupTimer);
-          this.log.debug({ phase: 'started', ms: nsToMs(ns - t0) }, 'sandbox ready');
-          // A kill decided during setup (cancel, setup timeout) found an empty cgroup: the
-          // job joined it since, so kill again now rather than let it run.
-          if (this.killedFor !== undefined) this.killCgroup();
-          else watch.start();
-        },
-        onStdout: (c) => this.stdout.push(c),
-        onStderr: (c) => this.stderr.push(c),
-      });
+      const handed = await this.handOver(events, t0);
+      sandbox = handed.sandbox;
+      this.launch = handed.launch;
+      const cgroup = sandbox.cgroup;
+      watch = new LimitsWatch(cgroup, limits, (r) => this.kill(r));
       try {
         outcome = await this.launch.done;
       } finally {
         watch.stop();
-        clearTimeout(setupTimer);
       }
+      if (outcome.report.trace.length > 0) this.log.debug({ phase: 'launcher', steps: outcome.report.trace.map((t) => [t.step, nsToMs(t.atNs - t0)]) }, 'launcher steps');
+      this.log.debug({ phase: 'done', ms: msSince(t0) }, 'every process of the job is gone');
       await this.killing;
       stats = withCpuTotal(cgroup.stats(), cgroup.cpuUsageUs());
+      this.log.debug({ phase: 'stats', ms: msSince(t0) }, 'stats read');
       const collect = this.opts.collect;
       if (collect !== undefined && outcome.report.setupFailed === undefined) collect.onCollected(parseCollected(outcome.collected, collect));
     } catch (err) {
       failure = err;
     } finally {
+      clearTimeout(setupTimer);
       this.opts.signal?.removeEventListener('abort', onAbort);
     }
     const endNs = process.hrtime.bigint();
 
-    const teardownErrors = await this.teardown(dir, range);
+    const teardownErrors = await this.teardown(outcome, sandbox);
     const teardownMs = msSince(endNs);
     const exitedNs = outcome?.report.exited?.atNs;
     const result = this.result(outcome, stats, failure ?? teardownErrors[0], {
@@ -214,7 +226,54 @@ class SandboxJob {
     return result;
   }
 
-  private launchConfig(dir: JobDir, range: UidRange, filesLayer: string | undefined, cgroup: JobCgroup): LaunchConfig {
+  /** Take a sandbox and hand it the job; a sandbox that could not take it is given back. */
+  private async handOver(events: LaunchEvents, t0: bigint): Promise<{ sandbox: PreparedSandbox; launch: Launch }> {
+    for (let attempt = 1; ; attempt++) {
+      const sandbox = await this.takeSandbox();
+      this.cgroup = sandbox.cgroup;
+      this.log.debug({ phase: 'sandbox', sandbox: sandbox.id, ms: msSince(t0) }, 'sandbox taken');
+      try {
+        const config = this.configure(sandbox);
+        this.log.debug({ phase: 'launch', ms: msSince(t0) }, 'handing over to the launcher');
+        return { sandbox, launch: sandbox.launch.start(config, this.spec.stdin, events) };
+      } catch (err) {
+        this.cgroup = undefined;
+        this.reclaimLater(sandbox);
+        if (!(err instanceof DeadSandboxError) || attempt >= MAX_SANDBOX_ATTEMPTS) throw err;
+        this.log.warn({ sandbox: sandbox.id }, 'the prepared sandbox had died; taking another');
+      }
+    }
+  }
+
+  /** The job's part of a sandbox: image recorded, files staged, limits set. Returns the launcher's configuration. */
+  private configure(sandbox: PreparedSandbox): LaunchConfig {
+    const { dir, range } = sandbox;
+    const { limits } = this.spec;
+    // Recorded before the rootfs is checked: image rm and GC see it and leave the image alone.
+    dir.recordImage(this.image.digest);
+    if (!fs.existsSync(this.image.rootfs)) throw new CellblockError('IMAGE_NOT_FOUND', `image ${this.image.name} (${this.image.digest}) was removed as the job started`);
+    const filesLayer = dir.stageFiles({ files: this.spec.files, cwd: this.job.cwd, user: this.job.user }, range, this.image.rootfs);
+    sandbox.cgroup.applyLimits({ memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids });
+    return this.launchConfig(dir, filesLayer);
+  }
+
+  /**
+   * A prepared sandbox. When every uid range is taken, wait while one is being given
+   * back (a finished job's) or a sandbox is being prepared (the pool's), and try again.
+   */
+  private async takeSandbox(): Promise<PreparedSandbox> {
+    for (;;) {
+      try {
+        return await this.p.pool.take();
+      } catch (err) {
+        const busy = [...this.p.reclaiming, ...this.p.pool.inPreparation()];
+        if (!(err instanceof CellblockError && err.code === 'NO_UID_RANGE') || busy.length === 0) throw err;
+        await Promise.race(busy);
+      }
+    }
+  }
+
+  private launchConfig(dir: JobDir, filesLayer: string | undefined): LaunchConfig {
     const { spec, image } = this;
     const env = new Map<string, string>([['PATH', DEFAULT_PATH], ['HOME', this.job.cwd], ['HOSTNAME', spec.hostname]]);
     for (const [k, v] of Object.entries(image.config.env)) env.set(k, v);
@@ -224,8 +283,6 @@ class SandboxJob {
       rootfs: image.rootfs,
       jobDir: dir.path,
       filesLayer,
-      uidBase: range.base,
-      uidCount: range.count,
       uid: this.job.user.uid,
       gid: this.job.user.gid,
       hostname: spec.hostname,
@@ -234,7 +291,6 @@ class SandboxJob {
       diskInodes: Math.min(1 << 20, Math.max(1024, Math.floor(l.diskBytes / 4096))),
       // Per-process backstops; the cgroup-wide limits are the ones that count.
       rlimits: { nofile: l.openFiles, stack: l.stackBytes, fsize: l.diskBytes, cpuSeconds: Math.ceil(l.cpuMs / 1000) + 1, nproc: l.pids },
-      cgroupProcs: cgroup.procsFiles,
       seccomp: this.seccomp,
       env: [...env].map(([k, v]) => `${k}=${v}`),
       argv: this.job.argv,
@@ -264,8 +320,14 @@ class SandboxJob {
     });
   }
 
-  /** Runs every step even when one fails; returns the failures. */
-  private async teardown(dir: JobDir | undefined, range: UidRange | undefined): Promise<unknown[]> {
+  /**
+   * What the result waits for: no process of the job left (a launcher that did
+   * not finish is killed, which takes its job with it). Returns the failures.
+   * The cgroup, the supervisor's own exit (its mounts, the job's namespaces) and
+   * what it still holds (job directory, uid range) are reclaimed after the
+   * result, off the job's path.
+   */
+  private async teardown(outcome: LaunchOutcome | undefined, sandbox: PreparedSandbox | undefined): Promise<unknown[]> {
     const errors: unknown[] = [];
     const step = async (what: string, fn: () => unknown): Promise<void> => {
       try {
@@ -275,25 +337,45 @@ class SandboxJob {
         this.log.error({ err: errorMessage(err), step: what }, 'teardown step failed');
       }
     };
-    await step('launcher', async () => {
-      if (this.launch) {
-        this.launch.kill();
-        await this.launch.done;
-      }
-    });
-    if (this.cgroup) {
-      const cgroup = this.cgroup;
-      await step('cgroup', () => cgroup.remove());
+    if (!sandbox) return errors;
+    const launch = this.launch;
+    if (launch && outcome === undefined) {
+      await step('launcher', async () => {
+        launch.kill();
+        await launch.done;
+      });
     }
-    if (dir) {
-      const d = dir;
-      await step('job directory', () => d.remove());
-    }
-    if (range) {
-      const r = range;
-      await step('uid range', () => this.p.uids.release(r));
-    }
+    this.reclaimLater(sandbox);
     return errors;
+  }
+
+  /**
+   * After the result, off the job's path (tracked until close()): the cgroup (its
+   * stats are read), then, once the supervisor is gone (its mounts with it), the
+   * job directory and the uid range. Also for a sandbox that never got its job.
+   */
+  private reclaimLater(sandbox: PreparedSandbox): void {
+    const started = process.hrtime.bigint();
+    const reclaim = (async (): Promise<void> => {
+      // Not before the result is on its way.
+      await new Promise((resolve) => setImmediate(resolve));
+      // A failure is left for reconcile (next start) to find; nothing reuses it meanwhile.
+      const step = async (what: string, fn: () => unknown): Promise<void> => {
+        try {
+          await fn();
+        } catch (err) {
+          this.log.error({ err: errorMessage(err), step: what }, 'reclaim step failed');
+        }
+      };
+      await step('cgroup', () => sandbox.cgroup.remove());
+      // A sandbox that never got its job is discarded; a used one is waited for.
+      await sandbox.launch.discard();
+      await step('job directory', () => sandbox.dir.remove());
+      await step('uid range', () => this.p.uids.release(sandbox.range));
+      this.log.debug({ phase: 'reclaim', ms: msSince(started) }, 'reclaimed');
+    })();
+    this.p.reclaiming.add(reclaim);
+    void reclaim.finally(() => this.p.reclaiming.delete(reclaim));
   }
 
   private result(

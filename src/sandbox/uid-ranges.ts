@@ -31,25 +31,26 @@ export class UidRanges {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
-  acquire(): UidRange {
+  /** A free range, claimed for this owner (file-system work off the event loop). */
+  async acquire(): Promise<UidRange> {
     for (let tried = 0; tried < this.ranges; tried++) {
       const index = (this.next + tried) % this.ranges;
       const claim = path.join(this.dir, String(index));
       try {
-        fs.mkdirSync(claim);
+        await fs.promises.mkdir(claim);
       } catch (err) {
         if (errnoCode(err) === 'EEXIST') continue;
         throw err;
       }
-      fs.writeFileSync(path.join(claim, 'owner'), formatOwner(this.owner));
+      await fs.promises.writeFile(path.join(claim, 'owner'), formatOwner(this.owner));
       this.next = (index + 1) % this.ranges;
       return { index, base: this.base + index * RANGE_SIZE, count: RANGE_SIZE };
     }
     throw new CellblockError('NO_UID_RANGE', `all ${this.ranges} uid ranges are in use: raise CELLBLOCK_UID_RANGES or run fewer jobs at once`);
   }
 
-  release(range: UidRange): void {
-    fs.rmSync(path.join(this.dir, String(range.index)), { recursive: true, force: true });
+  async release(range: UidRange): Promise<void> {
+    await fs.promises.rm(path.join(this.dir, String(range.index)), { recursive: true, force: true });
   }
 
   /** Take back claims whose owner is gone. Returns how many. */

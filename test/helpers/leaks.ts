@@ -44,12 +44,29 @@ export function leftovers(scope: LeakScope): string[] {
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(scope.stateDir));
   if (mounts.length > 0) problems.push(`mounts: ${mounts.join(' | ')}`);
   const hi = scope.uidBase + scope.uidRanges * 65536;
-  // Everything a sandbox runs has a host uid in the scope's ranges; a launcher
-  // (host root) is ours when this process started it.
-  const procs = processesMatching((_pid, status, exe) => {
+  // Everything a sandbox runs has a host uid in the scope's ranges; a supervisor
+  // (host root) is ours when our launcher server forked it. The server itself
+  // lives as long as its runner (tests that close one check it is gone).
+  const launcherParents = new Map<number, number>();
+  processesMatching((pid, status, exe) => {
+    if (exe.endsWith('/cellblock-launcher')) launcherParents.set(pid, Number(/^PPid:\s*(\d+)/m.exec(status)?.[1] ?? -1));
+    return false;
+  });
+  const ours = (pid: number): boolean => {
+    for (let p = pid, hops = 0; hops < 4; hops++) {
+      const parent = launcherParents.get(p);
+      if (parent === undefined) return false;
+      if (parent === process.pid) return hops > 0;
+      p = parent;
+    }
+    return false;
+  };
+  const procs = processesMatching((pid, status) => {
+    // A zombie runs nothing and holds nothing but its pid: one whose parent died
+    // (say, a launcher server killed by a test) waits for the host's init to reap it.
+    if (/^State:\s*Z/m.test(status)) return false;
     const uid = Number(/^Uid:\s*(\d+)/m.exec(status)?.[1] ?? -1);
-    const ppid = Number(/^PPid:\s*(\d+)/m.exec(status)?.[1] ?? -1);
-    return (uid >= scope.uidBase && uid < hi) || (exe.endsWith('/cellblock-launcher') && ppid === process.pid);
+    return (uid >= scope.uidBase && uid < hi) || ours(pid);
   });
   if (procs.length > 0) problems.push(`processes: ${procs.join(', ')}`);
   return problems;

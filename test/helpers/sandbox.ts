@@ -77,7 +77,8 @@ export function prepareTestImage(): Promise<void> {
 
 export async function testRunner(): Promise<Runner> {
   await prepareTestImage();
-  return createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, workerId: 'test' });
+  // Nothing prepared ahead: the runner outlives tests that each check nothing is left.
+  return createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, workerId: 'test', prepared: 0 });
 }
 
 /** Environment for a `cellblock` process (worker, run) that works in the tests' sandbox scope. */

@@ -21,7 +21,7 @@ describe('information', () => {
 
   test("pid 1's command line names no host path; its environment is closed", async () => {
     const r = await run(['sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline; echo; cbfix read /proc/1/environ"], ROOT);
-    assert.equal(r.stdout, 'cellblock-launcher \nread: Permission denied\n');
+    assert.equal(r.stdout, 'cellblock-launcher --server \nread: Permission denied\n');
   });
 
   test('the environment is exactly the image\'s, the spec\'s and PATH, HOME, HOSTNAME', async () => {

@@ -8,11 +8,8 @@ import { assertLimits } from '../limits.ts';
 import { assertCgroupName } from '../names.ts';
 import { ensureCgroupDir } from '../parent-dir.ts';
 import type { CgroupTiming } from '../timing.ts';
-import { applyCpuLimit } from './cpu.ts';
 import type { V1Hierarchy } from './hierarchies.ts';
 import { V1JobCgroup } from './job-cgroup.ts';
-import { applyMemoryLimit } from './memory.ts';
-import { applyPidsLimit } from './pids.ts';
 
 export class V1Driver implements CgroupDriver {
   readonly version = 1 as const;
@@ -32,9 +29,9 @@ export class V1Driver implements CgroupDriver {
     return new V1Driver(fs, hierarchies, timing);
   }
 
-  create(name: string, limits: CgroupLimits): JobCgroup {
+  create(name: string, limits?: CgroupLimits): JobCgroup {
     assertCgroupName(name);
-    assertLimits(limits);
+    if (limits) assertLimits(limits);
     const job = new V1JobCgroup(this.fs, name, this.hierarchies, this.timing);
     const created: string[] = [];
     try {
@@ -47,9 +44,7 @@ export class V1Driver implements CgroupDriver {
         }
         created.push(dir);
       }
-      applyMemoryLimit(this.fs, job.dirOf('memory'), limits.memoryBytes);
-      applyCpuLimit(this.fs, job.dirOf('cpu'), limits.cpus);
-      applyPidsLimit(this.fs, job.dirOf('pids'), limits.pids);
+      if (limits) job.applyLimits(limits);
     } catch (err) {
       // Undo only what we made; nothing has joined these directories yet.
       for (const dir of created.reverse()) {
@@ -60,6 +55,21 @@ export class V1Driver implements CgroupDriver {
         }
       }
       throw err;
+    }
+    return job;
+  }
+
+  async createEmpty(name: string): Promise<JobCgroup> {
+    assertCgroupName(name);
+    const job = new V1JobCgroup(this.fs, name, this.hierarchies, this.timing);
+    const made = await Promise.allSettled(job.dirs.map((dir) => this.fs.makeDir(dir)));
+    const failed = made.findIndex((r) => r.status === 'rejected');
+    if (failed >= 0) {
+      // Undo only what we made; nothing has joined these directories yet.
+      await Promise.allSettled(job.dirs.filter((_d, i) => made[i]!.status === 'fulfilled').map((dir) => this.fs.removeDir(dir)));
+      const err = (made[failed] as PromiseRejectedResult).reason as unknown;
+      const hint = errnoCode(err) === 'EEXIST' ? ' (left by a crashed worker? reconcile removes it)' : '';
+      throw new CellblockError('CGROUP_FAILED', `failed to create ${job.dirs[failed]}: ${errorMessage(err)}${hint}`, { cause: err });
     }
     return job;
   }

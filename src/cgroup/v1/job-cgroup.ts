@@ -2,8 +2,12 @@
 
 import { join } from 'node:path';
 import { CellblockError } from '../../errors.ts';
-import type { CgroupStats, JobCgroup } from '../driver.ts';
+import type { CgroupLimits, CgroupStats, JobCgroup } from '../driver.ts';
+import { assertLimits } from '../limits.ts';
 import type { CgroupFs } from '../fs.ts';
+import { applyCpuLimit } from './cpu.ts';
+import { applyMemoryLimit } from './memory.ts';
+import { applyPidsLimit } from './pids.ts';
 import { type CgroupTiming, pollUntil } from '../timing.ts';
 import { collectPids, killPids, removeTree, runAll } from '../tree.ts';
 import { readIoStats } from './blkio.ts';
@@ -40,6 +44,13 @@ export class V1JobCgroup implements JobCgroup {
     const dir = this.byController.get(controller);
     if (dir === undefined) throw new CellblockError('CGROUP_FAILED', `no ${controller} hierarchy for job cgroup ${this.name}`);
     return dir;
+  }
+
+  applyLimits(limits: CgroupLimits): void {
+    assertLimits(limits);
+    applyMemoryLimit(this.fs, this.dirOf('memory'), limits.memoryBytes);
+    applyCpuLimit(this.fs, this.dirOf('cpu'), limits.cpus);
+    applyPidsLimit(this.fs, this.dirOf('pids'), limits.pids);
   }
 
   cpuUsageUs(): number {

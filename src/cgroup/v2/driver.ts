@@ -7,11 +7,8 @@ import type { CgroupFs } from '../fs.ts';
 import { assertLimits } from '../limits.ts';
 import { assertCgroupName } from '../names.ts';
 import type { CgroupTiming } from '../timing.ts';
-import { applyCpuLimit } from './cpu.ts';
 import { type V2Layout, prepareV2 } from './delegation.ts';
 import { V2JobCgroup } from './job-cgroup.ts';
-import { applyMemoryLimit } from './memory.ts';
-import { applyPidsLimit } from './pids.ts';
 
 export class V2Driver implements CgroupDriver {
   readonly version = 2 as const;
@@ -33,9 +30,9 @@ export class V2Driver implements CgroupDriver {
     return new V2Driver(fs, prepareV2({ fs, ...where }), timing);
   }
 
-  create(name: string, limits: CgroupLimits): JobCgroup {
+  create(name: string, limits?: CgroupLimits): JobCgroup {
     assertCgroupName(name);
-    assertLimits(limits);
+    if (limits) assertLimits(limits);
     const job = new V2JobCgroup(this.fs, name, this.layout.parentDir, this.timing);
     try {
       this.fs.mkdir(job.dir);
@@ -44,9 +41,7 @@ export class V2Driver implements CgroupDriver {
       throw new CellblockError('CGROUP_FAILED', `failed to create ${job.dir}: ${errorMessage(err)}${hint}`, { cause: err });
     }
     try {
-      applyMemoryLimit(this.fs, job.dir, limits.memoryBytes);
-      applyCpuLimit(this.fs, job.dir, limits.cpus);
-      applyPidsLimit(this.fs, job.dir, limits.pids);
+      if (limits) job.applyLimits(limits);
     } catch (err) {
       try {
         this.fs.rmdir(job.dir); // empty: nothing has joined it yet
@@ -54,6 +49,18 @@ export class V2Driver implements CgroupDriver {
         // the limit error is the one worth reporting; reconcile sweeps leftovers
       }
       throw err;
+    }
+    return job;
+  }
+
+  async createEmpty(name: string): Promise<JobCgroup> {
+    assertCgroupName(name);
+    const job = new V2JobCgroup(this.fs, name, this.layout.parentDir, this.timing);
+    try {
+      await this.fs.makeDir(job.dir);
+    } catch (err) {
+      const hint = errnoCode(err) === 'EEXIST' ? ' (left by a crashed worker? reconcile removes it)' : '';
+      throw new CellblockError('CGROUP_FAILED', `failed to create ${job.dir}: ${errorMessage(err)}${hint}`, { cause: err });
     }
     return job;
   }

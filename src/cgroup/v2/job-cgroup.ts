@@ -2,8 +2,12 @@
 
 import { join } from 'node:path';
 import { CellblockError } from '../../errors.ts';
-import type { CgroupStats, JobCgroup } from '../driver.ts';
+import type { CgroupLimits, CgroupStats, JobCgroup } from '../driver.ts';
+import { assertLimits } from '../limits.ts';
 import type { CgroupFs } from '../fs.ts';
+import { applyCpuLimit } from './cpu.ts';
+import { applyMemoryLimit } from './memory.ts';
+import { applyPidsLimit } from './pids.ts';
 import { type CgroupTiming, pollUntil } from '../timing.ts';
 import { collectPids, removeTree, runAll } from '../tree.ts';
 import { readCpuStat, readCpuUsageUs } from './cpu.ts';
@@ -27,6 +31,13 @@ export class V2JobCgroup implements JobCgroup {
   ) {
     this.dir = join(parentDir, name);
     this.procsFiles = [join(this.dir, 'cgroup.procs')];
+  }
+
+  applyLimits(limits: CgroupLimits): void {
+    assertLimits(limits);
+    applyMemoryLimit(this.fs, this.dir, limits.memoryBytes);
+    applyCpuLimit(this.fs, this.dir, limits.cpus);
+    applyPidsLimit(this.fs, this.dir, limits.pids);
   }
 
   cpuUsageUs(): number {

@@ -42,7 +42,13 @@ after(async () => {
 });
 
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of children.splice(0)) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    // Reconcile below spares a worker that is still alive: wait until it is gone.
+    const gone = new Promise((resolve) => c.once('exit', resolve));
+    c.kill('SIGKILL');
+    await gone;
+  }
   await app?.close();
   await client?.close();
   for (const w of workers.splice(0)) await w.close();

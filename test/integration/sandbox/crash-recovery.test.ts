@@ -67,7 +67,7 @@ test('reconcile kills what is still running in a dead worker\'s cgroup, and spar
 
   // A live job of this process meanwhile.
   const live = runner.run(spec({ cmd: ['sleep', '1'] }), { jobId: jobId('live') });
-  await until('the live job to start', () => fs.readdirSync(JOBS).some((d) => d.startsWith('t-live')));
+  await until('the live job to start', () => leftovers(SCOPE).some((p) => p.startsWith('processes:') && /sleep/.test(p)));
 
   const report = await runner.reconcile();
   assert.deepEqual(report, { jobDirsRemoved: 1, cgroupsRemoved: 1, processesKilled: 1 });

@@ -193,6 +193,24 @@ export class FakeKernel implements CgroupFs {
     nodeFs.rmSync(path, { recursive: true });
   }
 
+  makeDir(path: string): Promise<void> {
+    try {
+      this.mkdir(path);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  removeDir(path: string): Promise<void> {
+    try {
+      this.rmdir(path);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   kill(pid: number, signal: NodeJS.Signals): void {
     if (!this.allCgroupDirs().some((d) => this.procs(d).includes(pid))) throw sysError('ESRCH', 'kill', String(pid));
     this.signals.push({ pid, signal });

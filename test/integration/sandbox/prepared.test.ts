@@ -1,0 +1,100 @@
+// Sandboxes prepared ahead of demand (uid range, job directory, cgroup, a
+// supervisor with its namespaces made): each runs one job, a dead one is not
+// used, a dead launcher server is replaced, and closing the runner leaves
+// nothing. And the setup deadline.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { silentLogger } from '../../../src/log.ts';
+import { createRunner } from '../../../src/sandbox/runner.ts';
+import { assertNoLeaks, leftovers } from '../../helpers/leaks.ts';
+import { jobId, prepareTestImage, SCOPE, spec, TEST_STATE_DIR } from '../../helpers/sandbox.ts';
+
+const runnerWith = (prepared: number) => createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, prepared });
+
+/** Launcher processes this test process started: the server (our child) and its supervisors. */
+function launchers(): { server: number[]; supervisors: number[] } {
+  const server: number[] = [];
+  const all: { pid: number; ppid: number }[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      if (!fs.readlinkSync(`/proc/${pid}/exe`).endsWith('/cellblock-launcher')) continue;
+      const ppid = Number(/^PPid:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+      all.push({ pid, ppid });
+      if (ppid === process.pid) server.push(pid);
+    } catch {
+      // gone
+    }
+  }
+  return { server, supervisors: all.filter((p) => server.includes(p.ppid)).map((p) => p.pid) };
+}
+
+const settle = (ms = 300): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test('prepared sandboxes run one job each, and none is left after close', async () => {
+  await prepareTestImage();
+  const runner = await runnerWith(2);
+  await settle();
+  const waiting = leftovers(SCOPE);
+  assert.equal(launchers().server.length, 1, 'one launcher server');
+  assert.equal(launchers().supervisors.length, 2, 'two supervisors wait for jobs');
+  assert.ok(waiting.some((p) => p.startsWith('job cgroups:')) && waiting.some((p) => p.startsWith('jobs/:')), `prepared: ${waiting.join('; ')}`);
+  const results = await Promise.all([1, 2, 3, 4, 5].map((i) => runner.run(spec({ cmd: ['sh', '-c', `echo ${i}; sleep 0.2; cat /proc/self/uid_map`] }), { jobId: jobId(`warm${i}`) })));
+  results.forEach((r, i) => {
+    assert.equal(r.verdict, 'OK', r.message);
+    assert.match(r.stdout, new RegExp(`^${i + 1}\\n`));
+  });
+  const hostBases = results.map((r) => r.stdout.trim().split(/\s+/)[2]);
+  assert.equal(new Set(hostBases).size, 5, `jobs that ran together had distinct uid ranges: ${hostBases.join(', ')}`);
+  await runner.close();
+  await assertNoLeaks(SCOPE);
+  assert.deepEqual(launchers(), { server: [], supervisors: [] }, 'the launcher server ended with the runner');
+});
+
+test('a prepared sandbox whose supervisor died is not used', async () => {
+  await prepareTestImage();
+  const runner = await runnerWith(1);
+  await settle();
+  const [victim] = launchers().supervisors;
+  assert.ok(victim !== undefined, 'a supervisor waits');
+  process.kill(victim, 'SIGKILL');
+  await settle();
+  const r = await runner.run(spec({ cmd: ['echo', 'fresh'] }), { jobId: jobId('afterdeath') });
+  assert.equal(r.verdict, 'OK', r.message);
+  assert.equal(r.stdout, 'fresh\n');
+  await runner.close();
+  await assertNoLeaks(SCOPE);
+});
+
+test('when the launcher server dies, its running job is an internal error and the next job gets a new server', async () => {
+  await prepareTestImage();
+  const runner = await runnerWith(1);
+  const running = runner.run(spec({ cmd: ['sleep', '30'] }), { jobId: jobId('serverdies') });
+  await settle(500);
+  const [server] = launchers().server;
+  assert.ok(server !== undefined);
+  process.kill(server, 'SIGKILL');
+  const r = await running;
+  assert.equal(r.verdict, 'INTERNAL_ERROR');
+  assert.ok(r.stats.wallMs < 10_000, 'ended with the server, not after 30 s');
+  const next = await runner.run(spec({ cmd: ['echo', 'again'] }), { jobId: jobId('newserver') });
+  assert.equal(next.verdict, 'OK', next.message);
+  assert.equal(next.stdout, 'again\n');
+  assert.notEqual(launchers().server[0], server, 'a new server');
+  await runner.close();
+  await assertNoLeaks(SCOPE);
+});
+
+test('a sandbox that does not start its job in time is killed and reported as our fault', async () => {
+  await prepareTestImage();
+  // 1 ms: no launcher gets that far; the kill must still land once the job has joined its cgroup.
+  const runner = await createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, setupTimeoutMs: 1 });
+  const r = await runner.run(spec({ cmd: ['sleep', '30'] }), { jobId: jobId('stuck') });
+  await runner.close();
+  assert.equal(r.verdict, 'INTERNAL_ERROR');
+  assert.match(r.message ?? '', /did not start the job within 1 ms/);
+  assert.ok(r.stats.wallMs < 5000, `killed, not left to sleep: ${r.stats.wallMs} ms`);
+  await assertNoLeaks(SCOPE);
+});
