@@ -18,7 +18,7 @@ import { createRunner } from '../src/sandbox/runner.ts';
 import { benchImport, type ImportNumbers } from './import.ts';
 import { ensurePeersInstalled, peers } from './peers.ts';
 import { latencySvg } from './plot.ts';
-import { benchQueue, QUEUE_BATCH, queueThroughput, type QueueNumbers, type WorkerPlan } from './queue.ts';
+import { benchQueue, queueAlone, QUEUE_BATCH, queueThroughput, type QueueNumbers, type WorkerPlan } from './queue.ts';
 import { measure, median, rateAt, type Series } from './stats.ts';
 
 const N = Number(process.env.BENCH_N ?? 200);
@@ -137,6 +137,9 @@ console.log(table(['measure', 'value'], [
   ["worker RSS growth MiB in the batch's second half", signed(queue.rssGrowthSecondHalfMiB)],
 ]));
 console.log(`worker RSS sampled ${queue.rssSamples.length} times (after warm-up, after the latency jobs, every 100 jobs of the batch, at its end)`);
+process.stderr.write('bench: the queue alone (a runner that runs nothing)\n');
+const queueOnly = await queueAlone();
+console.log(`The queue alone (same client, an in-process worker whose runner runs nothing, concurrency 2): p50 ${f(queueOnly.latencyP50, 1)} ms, p99 ${f(queueOnly.latencyP99, 1)} ms, ${f(queueOnly.jobsPerSecond, 0)} jobs/s`);
 
 const scale: ScalePoint[] = [
   ...DIRECT_CONCURRENCIES.map((c): ScalePoint => ({ path: 'direct', concurrency: c, inFlight: c, jobsPerSecond: rateAt(cb.rates, c) })),
@@ -165,6 +168,6 @@ console.log(`cellblock takes ${f(imported.cellblockOverTar, 2)}x as long as tar 
 fs.mkdirSync(RESULTS, { recursive: true });
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const out = path.join(RESULTS, `bench-${stamp}.json`);
-fs.writeFileSync(out, JSON.stringify({ when: new Date().toISOString(), machine: machine(), n: N, direct: results.map((r) => ({ name: r.name, unavailable: r.unavailable, ...(r.series ? { p50: r.series.p50, p99: r.series.p99, perSecond1: r.series.perSecond1, perSecond2: r.series.perSecond2 } : {}) })), phases: { setup: median(phases.setup), run: median(phases.run), teardown: median(phases.teardown) }, queue, scale, import: imported }, null, 2));
+fs.writeFileSync(out, JSON.stringify({ when: new Date().toISOString(), machine: machine(), n: N, direct: results.map((r) => ({ name: r.name, unavailable: r.unavailable, ...(r.series ? { p50: r.series.p50, p99: r.series.p99, perSecond1: r.series.perSecond1, perSecond2: r.series.perSecond2 } : {}) })), phases: { setup: median(phases.setup), run: median(phases.run), teardown: median(phases.teardown) }, queue, queueAlone: queueOnly, scale, import: imported }, null, 2));
 fs.writeFileSync(out.replace(/\.json$/, '.svg'), latencySvg(results.filter((r) => r.series).map((r) => ({ name: r.name, latencies: r.series!.latencies })), `true in busybox: ms per launch (${N} sequential), ${new Date().toISOString().slice(0, 10)}`));
 console.log(`\nsaved ${path.relative(process.cwd(), out)} and .svg`);

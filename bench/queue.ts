@@ -2,7 +2,8 @@
 // in busybox. benchQueue: one worker with concurrency 2, submit-to-result latency
 // one job at a time, then sustained throughput of a batch while the worker's RSS
 // is sampled. queueThroughput: the sustained rate of any number of workers and
-// concurrency (the scale curve). Batch size: BENCH_QUEUE_JOBS (default 2000).
+// concurrency (the scale curve). queueAlone: the queue's own cost, with a runner
+// that runs nothing. Batch size: BENCH_QUEUE_JOBS (default 2000).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,8 @@ import { ImageStore } from '../src/image/store.ts';
 import { buildRecipe } from '../src/image/recipes.ts';
 import { silentLogger } from '../src/log.ts';
 import { CellblockClient } from '../src/queue/client.ts';
+import { CellblockWorker } from '../src/queue/worker.ts';
+import { FakeRunner } from '../test/helpers/fake-runner.ts';
 import { startLocalRedisServer } from '../test/helpers/redis.ts';
 import { percentile, sequentialLatencies } from './stats.ts';
 
@@ -223,4 +226,25 @@ export async function queueThroughput(plan: WorkerPlan, batch = QUEUE_BATCH): Pr
     await warmUp(rig, plan);
     return sustainedBatch(rig.client, batch);
   });
+}
+
+/**
+ * The queue's own cost: the same client and a worker (in this process) whose runner
+ * runs nothing. Latency one job at a time and a sustained batch, at concurrency 2.
+ */
+export async function queueAlone(latencyJobs = 200, batch = QUEUE_BATCH): Promise<{ latencyP50: number; latencyP99: number; jobsPerSecond: number }> {
+  const redis = await startLocalRedisServer();
+  const queueName = `bench-alone-${process.pid}`;
+  const worker = await CellblockWorker.start({ redis: redis.url, queueName, runner: new FakeRunner(), workerId: 'bench-noop', concurrency: 2 });
+  const client = new CellblockClient({ redis: redis.url, queueName, log: silentLogger });
+  try {
+    for (let i = 0; i < 20; i++) await client.run(TRUE_JOB, 60_000);
+    const lat = await latencies(client, latencyJobs);
+    const jobsPerSecond = await sustainedBatch(client, batch);
+    return { latencyP50: percentile(lat, 50), latencyP99: percentile(lat, 99), jobsPerSecond };
+  } finally {
+    await client.close();
+    await worker.close();
+    await redis.stop();
+  }
 }

@@ -46,29 +46,32 @@ static int join_cgroup(pid_t child, const struct config *cfg)
 	return 0;
 }
 
-/* Ahead of the job: ids mapped, cgroup joined. */
+/* Ahead of the job: ids mapped, cgroup joined; returns a descriptor of the child's
+ * user namespace (opened now: once the child has changed its credentials, opening
+ * it would take CAP_SYS_PTRACE, which a supervisor in a container may lack). */
 static int prepare_child(pid_t child, const struct config *cfg)
 {
+	char path[64];
+	int userns_fd;
+
 	if (write_id_maps(child, cfg) < 0)
 		return -1;
 	TRACE("id_maps");
 	if (join_cgroup(child, cfg) < 0)
 		return -1;
 	TRACE("cgroup_join");
-	return 0;
-}
-
-/* Once the job is known: its root filesystem, mounted idmapped to the child's ids. */
-static int mount_for_child(pid_t child, const struct config *cfg, char *merged, size_t merged_size)
-{
-	char path[64];
-	int userns_fd, rc;
-
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", child);
 	userns_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (userns_fd < 0)
 		return fail("open %s", path);
-	rc = mount_job_rootfs(cfg, userns_fd, merged, merged_size);
+	return userns_fd;
+}
+
+/* Once the job is known: its root filesystem, mounted idmapped to the child's ids. */
+static int mount_for_child(int userns_fd, const struct config *cfg, char *merged, size_t merged_size)
+{
+	int rc = mount_job_rootfs(cfg, userns_fd, merged, merged_size);
+
 	TRACE("rootfs_mounted");
 	if (close(userns_fd) < 0 && rc == 0)
 		return fail("close userns fd");
@@ -124,7 +127,7 @@ int supervise(pid_t parent, struct config *cfg)
 {
 	char merged[4096], *raw;
 	size_t raw_len;
-	int sync_fds[2], config_fds[2], status, mounted = 0, job_mnt_ns = -1;
+	int sync_fds[2], config_fds[2], status, mounted = 0, job_mnt_ns = -1, userns_fd = -1;
 	pid_t child, w;
 
 	/* Die with the server; adopt every orphan of the job so none escapes. */
@@ -161,7 +164,8 @@ int supervise(pid_t parent, struct config *cfg)
 		}
 		_exit(0);
 	}
-	if (close(sync_fds[0]) < 0 || close(config_fds[1]) < 0 || prepare_child(child, cfg) < 0 || release(sync_fds[1], '1') < 0) {
+	if (close(sync_fds[0]) < 0 || close(config_fds[1]) < 0 || (userns_fd = prepare_child(child, cfg)) < 0 ||
+	    release(sync_fds[1], '1') < 0) {
 		report_failure("prepare");
 		goto abandon;
 	}
@@ -178,7 +182,7 @@ int supervise(pid_t parent, struct config *cfg)
 		goto abandon;
 	}
 	if (path_join(merged, sizeof(merged), cfg->jobdir, "merged") < 0 ||
-	    mount_for_child(child, cfg, merged, sizeof(merged)) < 0 || release(sync_fds[1], '2') < 0) {
+	    mount_for_child(userns_fd, cfg, merged, sizeof(merged)) < 0 || release(sync_fds[1], '2') < 0) {
 		report_failure("prepare");
 		goto abandon;
 	}
