@@ -101,6 +101,8 @@ static void run_job(const struct config *cfg)
 		report_failure("job");
 		_exit(126);
 	}
+	/* Profiling builds only: a write the job's own seccomp profile may refuse. */
+	TRACE("seccomp_installed");
 	exec_command(cfg);
 	report("exec_failed errno=%d what=exec path=%s", errno, cfg->argv[0]);
 	_exit(127);

@@ -1,0 +1,11 @@
+import { createRunner } from '../src/sandbox/runner.ts';
+import { silentLogger } from '../src/log.ts';
+import { execSync } from 'node:child_process';
+const SCOPE = { stateDir: '/var/lib/cellblock-sec', cgroupParent: 'cellblock-sec', uidBase: 0x5d000000, uidRanges: 16 };
+const runner = await createRunner({ stateDir: SCOPE.stateDir, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, prepared: 1 });
+await new Promise((r) => setTimeout(r, 500));
+const server = execSync(`for p in $(cat /proc/${process.pid}/task/*/children); do readlink /proc/$p/exe | grep -q cellblock-launcher && echo $p; done; true`).toString().trim();
+const sup = execSync(`cat /proc/${server}/task/*/children`).toString().trim();
+console.log(execSync(`ls -l /proc/${sup}/fd; cat /proc/${sup}/fdinfo/6; readlink /proc/${sup}/ns/user /proc/$(cat /proc/${sup}/task/*/children)/ns/user; cat /proc/${sup}/stack 2>/dev/null; cat /proc/${sup}/wchan; echo`).toString());
+await runner.close();
+console.log(await runner.reconcile?.call(runner));
