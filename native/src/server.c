@@ -76,7 +76,8 @@ static void become_supervisor(const int *fds, pid_t server, char *entries, size_
 	sigset_t none;
 
 	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 || signal(SIGCHLD, SIG_DFL) == SIG_ERR) {
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 || signal(SIGCHLD, SIG_DFL) == SIG_ERR ||
+	    signal(SIGPIPE, SIG_DFL) == SIG_ERR) {
 		fail("signal mask");
 		goto failed;
 	}
@@ -239,6 +240,12 @@ int serve(void)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != node ||
 	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
 		perror("cellblock-launcher: prctl");
+		return 1;
+	}
+	/* A report pipe whose reader is gone must not end the server (and every job):
+	 * the write fails with EPIPE instead. Supervisors restore the default. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		perror("cellblock-launcher: SIGPIPE");
 		return 1;
 	}
 	sigemptyset(&chld);

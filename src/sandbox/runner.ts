@@ -33,6 +33,11 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 export const DEFAULT_LAUNCHER = path.join(REPO_ROOT, 'native/build/cellblock-launcher');
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * Processes of the sandbox itself in its cgroup (the one that made its namespaces,
+ * and its pid 1): on top of the job's `pids`, and not counted in its pids peak.
+ */
+const SANDBOX_PROCESSES = 2;
 /** A job takes another prepared sandbox when the one it took had died, this many times at most. */
 const MAX_SANDBOX_ATTEMPTS = 3;
 /** Sandboxes prepared ahead of demand unless the caller says otherwise. */
@@ -253,7 +258,7 @@ class SandboxJob {
     dir.recordImage(this.image.digest);
     if (!fs.existsSync(this.image.rootfs)) throw new CellblockError('IMAGE_NOT_FOUND', `image ${this.image.name} (${this.image.digest}) was removed as the job started`);
     const filesLayer = dir.stageFiles({ files: this.spec.files, cwd: this.job.cwd, user: this.job.user }, range, this.image.rootfs);
-    sandbox.cgroup.applyLimits({ memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids });
+    sandbox.cgroup.applyLimits({ memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids + SANDBOX_PROCESSES });
     return this.launchConfig(dir, filesLayer);
   }
 
@@ -290,7 +295,7 @@ class SandboxJob {
       diskBytes: l.diskBytes,
       diskInodes: Math.min(1 << 20, Math.max(1024, Math.floor(l.diskBytes / 4096))),
       // Per-process backstops; the cgroup-wide limits are the ones that count.
-      rlimits: { nofile: l.openFiles, stack: l.stackBytes, fsize: l.diskBytes, cpuSeconds: Math.ceil(l.cpuMs / 1000) + 1, nproc: l.pids },
+      rlimits: { nofile: l.openFiles, stack: l.stackBytes, fsize: l.diskBytes, cpuSeconds: Math.ceil(l.cpuMs / 1000) + 1, nproc: l.pids + SANDBOX_PROCESSES },
       seccomp: this.seccomp,
       env: [...env].map(([k, v]) => `${k}=${v}`),
       argv: this.job.argv,
@@ -415,7 +420,7 @@ class SandboxJob {
         cpuSysMs: round(cpuSysMs),
         cpuMs: round(cpuUserMs + cpuSysMs),
         memoryPeakBytes: stats?.memoryPeakBytes ?? 0,
-        pidsPeak: stats?.pidsPeak ?? null,
+        pidsPeak: stats?.pidsPeak == null ? null : Math.max(0, stats.pidsPeak - SANDBOX_PROCESSES),
         ioReadBytes: stats?.ioReadBytes ?? 0,
         ioWriteBytes: stats?.ioWriteBytes ?? 0,
         oomKilled: (stats?.oomKills ?? 0) > 0,

@@ -39,6 +39,8 @@ export class SandboxPool {
   private readonly tag = `sb${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
   private seq = 0;
   private readonly preparing = new Set<Promise<void>>();
+  /** Sandboxes being given back unused (close() waits for them). */
+  private readonly discarding = new Set<Promise<void>>();
   private failedAt = 0;
   private closed = false;
 
@@ -54,7 +56,7 @@ export class SandboxPool {
     let sandbox = this.idle.shift();
     while (sandbox !== undefined && !sandbox.launch.alive) {
       this.p.log.warn({ sandbox: sandbox.id }, 'a prepared sandbox died while waiting; discarding it');
-      void this.discard(sandbox);
+      void this.discardLater(sandbox);
       sandbox = this.idle.shift();
     }
     this.refill();
@@ -72,10 +74,19 @@ export class SandboxPool {
     return [...this.preparing];
   }
 
+  /** Every sandbox given back, the ones in preparation included, before it resolves. */
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.preparing]);
     await Promise.all(this.idle.splice(0).map((s) => this.discard(s)));
+    await Promise.allSettled([...this.discarding]);
+  }
+
+  private discardLater(sandbox: PreparedSandbox): Promise<void> {
+    const discarding = this.discard(sandbox);
+    this.discarding.add(discarding);
+    void discarding.finally(() => this.discarding.delete(discarding));
+    return discarding;
   }
 
   /** Top the pool up in the background; one preparation at a time. */
@@ -83,8 +94,9 @@ export class SandboxPool {
     if (this.closed || this.preparing.size > 0 || this.idle.length >= this.size) return;
     const making = this.prepare().then(
       (sandbox) => {
-        if (this.closed) void this.discard(sandbox);
-        else this.idle.push(sandbox);
+        if (this.closed) return this.discardLater(sandbox);
+        this.idle.push(sandbox);
+        return undefined;
       },
       (err: unknown) => {
         this.p.log.warn({ err: errorMessage(err) }, 'could not prepare a sandbox ahead of demand');

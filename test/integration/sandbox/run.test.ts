@@ -105,6 +105,15 @@ describe('sandbox lifecycle', () => {
     assert.equal(r.verdict, 'WALL_TIME_LIMIT', r.message);
   });
 
+  test('pids counts the job\'s own processes: with 1, the job runs and its first fork fails in the job', async () => {
+    const one = await runner.run(spec({ cmd: ['true'], limits: { pids: 1 } }), { jobId: jobId('pids1') });
+    assert.equal(one.verdict, 'OK', one.message);
+    if (one.stats.pidsPeak !== null) assert.equal(one.stats.pidsPeak, 1, 'the sandbox\'s own processes are not counted');
+    const fork = await runner.run(spec({ cmd: ['sh', '-c', '/bin/true && echo forked'], limits: { pids: 1 } }), { jobId: jobId('pids1fork') });
+    assert.equal(fork.verdict, 'RUNTIME_ERROR', fork.message);
+    assert.equal(fork.stdout, '');
+  });
+
   test('an output flood is cut at the limit: OUTPUT_LIMIT, truncated', async () => {
     const r = await runner.run(spec({ cmd: ['cbfix', 'flood'], limits: { outputBytes: 10_000 } }), { jobId: jobId('flood') });
     assert.equal(r.verdict, 'OUTPUT_LIMIT');
