@@ -115,7 +115,8 @@ static void report_exit(int status, const struct rusage *ru)
 	       (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec, ru->ru_maxrss);
 }
 
-static int wait_for(int sync_fd, char expected)
+/* Returns once the supervisor has sent `expected`; exits if it never will. */
+static void wait_for(int sync_fd, char expected)
 {
 	char got;
 	ssize_t n;
@@ -125,7 +126,6 @@ static int wait_for(int sync_fd, char expected)
 	while (n < 0 && errno == EINTR);
 	if (n != 1 || got != expected)
 		_exit(1); /* the supervisor failed (and reported it) or discarded the sandbox */
-	return 0;
 }
 
 /* Pid 1 of the job, forked ahead of it: once the job arrives, its own mount

@@ -15,6 +15,8 @@ import { signalName } from './verdict.ts';
 
 /** errnos of a send to a server that has died since. */
 const SERVER_GONE = new Set([32 /* EPIPE */, 104 /* ECONNRESET */, 107 /* ENOTCONN */, 111 /* ECONNREFUSED */]);
+/** The server's request buffer (REQUEST_MAX in native/src/server.c). */
+const REQUEST_MAX_BYTES = 16384;
 /** How long the job's streams may stay open after its supervisor died without finishing. */
 const ORPHANED_STREAM_GRACE_MS = 2000;
 
@@ -46,9 +48,13 @@ export class LauncherServer {
   prepare(identity: SandboxIdentity): PreparedLaunch {
     if (this.closed) throw new CellblockError('SANDBOX_FAILED', 'the launcher server is closed');
     const seq = ++this.seq;
+    const request = `run ${seq}\n${encodeIdentity(identity)}`;
+    if (Buffer.byteLength(request) > REQUEST_MAX_BYTES) {
+      throw new CellblockError('SANDBOX_FAILED', `the sandbox's identity (its cgroup paths) is over ${REQUEST_MAX_BYTES} bytes: choose a shorter CELLBLOCK_CGROUP_PARENT`);
+    }
     const pipes = JobPipes.create();
     try {
-      this.send(`run ${seq}\n${encodeIdentity(identity)}`, pipes.launcherEnds, true);
+      this.send(request, pipes.launcherEnds, true);
     } catch (err) {
       pipes.closeNodeEnds();
       throw new CellblockError('SANDBOX_FAILED', `could not hand the sandbox to the launcher server: ${errorMessage(err)}`, { cause: err });
