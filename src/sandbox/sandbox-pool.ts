@@ -127,7 +127,7 @@ export class SandboxPool {
         await dir?.remove();
         await this.p.uids.release(range);
       };
-      undo().catch((e: unknown) => this.p.log.error({ err: errorMessage(e) }, 'could not undo a sandbox that failed to prepare'));
+      await undo().catch((e: unknown) => this.p.log.error({ err: errorMessage(e) }, 'could not undo a sandbox that failed to prepare'));
       throw err instanceof CellblockError ? err : new CellblockError('SANDBOX_FAILED', `could not prepare a sandbox: ${errorMessage(err)}`, { cause: err });
     }
   }
