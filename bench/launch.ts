@@ -1,4 +1,4 @@
-// `npm run bench`: cellblock's full job lifecycle (spec -> result, teardown done)
+// `npm run bench`: cellblock's job lifecycle (spec -> result; the sandbox's cleanup follows in the background)
 // against the peers in bench/peers.ts, all running `true` in the same busybox
 // rootfs in this run; then the queue path (bench/queue.ts), the scale curve (jobs/s
 // by jobs in flight, direct and through the queue) and the cold start of a ~100 MB

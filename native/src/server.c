@@ -68,7 +68,7 @@ static void close_all(const int *fds, int n)
 }
 
 /* The forked supervisor: the request's descriptors become 0-5, nothing else of
- * the server's stays open, and the one-shot path takes over. */
+ * the server's stays open, and supervise() takes over. */
 static void become_supervisor(const int *fds, pid_t server, char *entries, size_t len)
 {
 	struct config cfg;

@@ -45,7 +45,10 @@ export interface JobTimings {
   runMs: number;
   /** The job's exit to the facts in hand: reaping, files copied out, disk and cgroup stats. */
   collectMs?: number;
-  /** Kill, cgroup removal, unmount, job directory removal. */
+  /**
+   * After the facts: ending a launcher that did not finish. The sandbox's cgroup,
+   * mounts, directory and uid range are released after the result, in the background.
+   */
   teardownMs: number;
   /** Submit to start (set by the queue worker). */
   queuedMs?: number;
