@@ -236,7 +236,7 @@ export class PreparedLaunch {
     }
     writeFresh(stdinFd, Buffer.from(stdin));
     return new Launch(
-      { stdout: reader(stdoutFd), stderr: reader(stderrFd), collect: reader(collectFd), report: this.report, gone: this.gone },
+      { stdout: reader(stdoutFd), stderr: reader(stderrFd), collect: reader(collectFd), gone: this.gone },
       (listener) => {
         this.onReport = () => listener(this.reportText);
         listener(this.reportText);
@@ -289,7 +289,7 @@ interface LaunchStreams {
   stdout: net.Socket;
   stderr: net.Socket;
   collect: net.Socket;
-  report: net.Socket;
+  /** The report pipe's end: the supervisor has been reaped. */
   gone: Promise<void>;
 }
 
