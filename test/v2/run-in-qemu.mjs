@@ -39,7 +39,7 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { passes: DEFAULT_PASSES, kvm: undefined, files: [], timeoutMin: undefined, memMiB: 3072, cpus: 2 };
+  const opts = { passes: DEFAULT_PASSES, kvm: undefined, files: [], timeoutMin: undefined, memMiB: 4096, cpus: 2 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--passes') opts.passes = (argv[++i] ?? '').split(',').filter(Boolean);
