@@ -250,7 +250,7 @@ static int collect_one(struct collector *c, const char *pattern)
 	return walk(c, fd, dir[0] ? dir : "/", strcmp(last, "**") == 0 ? NULL : last, 0);
 }
 
-int collect_files(const struct config *cfg, const char *merged, int mounted)
+int collect_files(const struct config *cfg, const char *merged)
 {
 	struct collector c = { .root = -1, .cfg = cfg };
 	char end[96];
@@ -260,20 +260,18 @@ int collect_files(const struct config *cfg, const char *merged, int mounted)
 		return 0;
 	if (fcntl(COLLECT_FD, F_GETFD) < 0)
 		return fail("collect: fd %d is not open", COLLECT_FD);
-	if (mounted) {
-		c.root = open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (c.root < 0)
-			return fail("open %s", merged);
-		for (i = 0; i < cfg->n_collect && rc == 0; i++) {
-			char mark[32];
-			n = snprintf(mark, sizeof(mark), "pattern %d\n", i);
-			rc = write_all(mark, (size_t)n);
-			if (rc == 0)
-				rc = collect_one(&c, cfg->collect[i]);
-		}
-		if (close(c.root) < 0 && rc == 0)
-			rc = fail("close %s", merged);
+	c.root = open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (c.root < 0)
+		return fail("open %s", merged);
+	for (i = 0; i < cfg->n_collect && rc == 0; i++) {
+		char mark[32];
+		n = snprintf(mark, sizeof(mark), "pattern %d\n", i);
+		rc = write_all(mark, (size_t)n);
+		if (rc == 0)
+			rc = collect_one(&c, cfg->collect[i]);
 	}
+	if (close(c.root) < 0 && rc == 0)
+		rc = fail("close %s", merged);
 	if (rc < 0)
 		return -1;
 	n = snprintf(end, sizeof(end), "end %llu %llu\n", c.files, c.bytes);

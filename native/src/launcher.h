@@ -81,7 +81,7 @@ int drop_privileges(const struct config *cfg);
 int install_seccomp(const struct config *cfg);
 
 /* collect.c: after the job, copy requested files of its root out on COLLECT_FD. */
-int collect_files(const struct config *cfg, const char *merged, int mounted);
+int collect_files(const struct config *cfg, const char *merged);
 
 /* net.c */
 int bring_up_loopback(void);

@@ -127,7 +127,7 @@ int supervise(pid_t parent, struct config *cfg)
 {
 	char merged[4096], *raw;
 	size_t raw_len;
-	int sync_fds[2], config_fds[2], status, mounted = 0, job_mnt_ns = -1, userns_fd = -1;
+	int sync_fds[2], config_fds[2], status, job_mnt_ns = -1, userns_fd = -1;
 	pid_t child, w;
 
 	/* Die with the server; adopt every orphan of the job so none escapes. */
@@ -186,7 +186,6 @@ int supervise(pid_t parent, struct config *cfg)
 		report_failure("prepare");
 		goto abandon;
 	}
-	mounted = 1;
 	if (close(sync_fds[1]) < 0)
 		report("warning close_sync errno=%d", errno);
 	/* Init sends its new mount namespace: held here, the namespace outlives the
@@ -218,7 +217,7 @@ int supervise(pid_t parent, struct config *cfg)
 		report_failure("supervisor");
 		return 1;
 	}
-	if (collect_files(cfg, merged, mounted) < 0) {
+	if (collect_files(cfg, merged) < 0) {
 		report_failure("collect");
 		return 1;
 	}

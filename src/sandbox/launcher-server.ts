@@ -297,7 +297,6 @@ interface LaunchStreams {
 export class Launch {
   /** The job is over: every process of it reaped, its output and report complete. */
   readonly done: Promise<LaunchOutcome>;
-  readonly gone: Promise<void>;
 
   constructor(
     streams: LaunchStreams,
@@ -307,7 +306,6 @@ export class Launch {
     private readonly killer: () => void,
   ) {
     const { stdout, stderr, collect, gone } = streams;
-    this.gone = gone;
     // The launcher caps what it sends; this cap only guards against a broken launcher.
     const collectChunks: Buffer[] = [];
     let collectBytes = 0;

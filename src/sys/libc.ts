@@ -53,19 +53,18 @@ export class SyscallError extends Error {
   }
 }
 
-/** A pipe, both ends close-on-exec: [read end, write end]. */
-export function pipe(): [number, number] {
+/** Two descriptors from a call that fills an int[2]. */
+function fdPair(call: string, make: (fds: number[]) => number): [number, number] {
   const fds = [-1, -1];
-  if ((pipe2(fds, O_CLOEXEC) as number) < 0) throw new SyscallError('pipe2', lastErrno());
+  if (make(fds) < 0) throw new SyscallError(call, lastErrno());
   return [fds[0]!, fds[1]!];
 }
 
+/** A pipe, both ends close-on-exec: [read end, write end]. */
+export const pipe = (): [number, number] => fdPair('pipe2', (fds) => pipe2(fds, O_CLOEXEC) as number);
+
 /** A connected pair of Unix sockets that keep message boundaries (SOCK_SEQPACKET), close-on-exec. */
-export function seqpacketPair(): [number, number] {
-  const fds = [-1, -1];
-  if ((socketpair(AF_UNIX, SOCK_SEQPACKET | O_CLOEXEC, 0, fds) as number) < 0) throw new SyscallError('socketpair', lastErrno());
-  return [fds[0]!, fds[1]!];
-}
+export const seqpacketPair = (): [number, number] => fdPair('socketpair', (fds) => socketpair(AF_UNIX, SOCK_SEQPACKET | O_CLOEXEC, 0, fds) as number);
 
 /** Send one message with descriptors attached (SCM_RIGHTS); blocks while the peer's queue is full. */
 export function sendWithFds(socket: number, text: string, fds: readonly number[]): void {

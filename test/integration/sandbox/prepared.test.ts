@@ -68,6 +68,36 @@ test('a prepared sandbox whose supervisor died is not used', async () => {
   await assertNoLeaks(SCOPE);
 });
 
+/** Runs nothing of the event loop: Node cannot have seen the report pipe close meanwhile. */
+function spinUntil(what: string, cond: () => boolean): void {
+  const end = Date.now() + 5000;
+  while (!cond()) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+}
+const running = (pid: number): boolean => {
+  try {
+    return !/^State:\s*Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+test('a prepared sandbox found dead only as its job is handed over is replaced: the job runs on another', async () => {
+  await prepareTestImage();
+  const runner = await runnerWith(1);
+  await settle();
+  const [victim] = launchers().supervisors;
+  assert.ok(victim !== undefined, 'a supervisor waits');
+  process.kill(victim, 'SIGKILL');
+  // Gone, with every process of its sandbox (its configuration pipe has no reader),
+  // while the runner still counts it as waiting: the hand-over itself finds out.
+  spinUntil('the sandbox to die', () => !running(victim) && !leftovers(SCOPE).some((p) => p.startsWith('processes:')));
+  const r = await runner.run(spec({ cmd: ['echo', 'second'] }), { jobId: jobId('deadathandover') });
+  assert.equal(r.verdict, 'OK', r.message);
+  assert.equal(r.stdout, 'second\n');
+  await runner.close();
+  await assertNoLeaks(SCOPE);
+});
+
 test('when the launcher server dies, its running job is an internal error and the next job gets a new server', async () => {
   await prepareTestImage();
   const runner = await runnerWith(1);
