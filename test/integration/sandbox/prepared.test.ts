@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { silentLogger } from '../../../src/log.ts';
-import { createRunner } from '../../../src/sandbox/runner.ts';
+import { createRunner, type Runner } from '../../../src/sandbox/runner.ts';
 import { assertNoLeaks, leftovers } from '../../helpers/leaks.ts';
 import { jobId, prepareTestImage, SCOPE, spec, TEST_STATE_DIR } from '../../helpers/sandbox.ts';
 
@@ -53,13 +53,19 @@ test('prepared sandboxes run one job each, and none is left after close', async 
   assert.deepEqual(launchers(), { server: [], supervisors: [] }, 'the launcher server ended with the runner');
 });
 
-test('a prepared sandbox whose supervisor died is not used', async () => {
+/** A runner with one prepared sandbox, whose supervisor has just been SIGKILLed. */
+async function runnerWithKilledSupervisor(): Promise<{ runner: Runner; victim: number }> {
   await prepareTestImage();
   const runner = await runnerWith(1);
   await settle();
   const [victim] = launchers().supervisors;
   assert.ok(victim !== undefined, 'a supervisor waits');
   process.kill(victim, 'SIGKILL');
+  return { runner, victim };
+}
+
+test('a prepared sandbox whose supervisor died is not used', async () => {
+  const { runner } = await runnerWithKilledSupervisor();
   await settle();
   const r = await runner.run(spec({ cmd: ['echo', 'fresh'] }), { jobId: jobId('afterdeath') });
   assert.equal(r.verdict, 'OK', r.message);
@@ -82,12 +88,7 @@ const running = (pid: number): boolean => {
 };
 
 test('a prepared sandbox found dead only as its job is handed over is replaced: the job runs on another', async () => {
-  await prepareTestImage();
-  const runner = await runnerWith(1);
-  await settle();
-  const [victim] = launchers().supervisors;
-  assert.ok(victim !== undefined, 'a supervisor waits');
-  process.kill(victim, 'SIGKILL');
+  const { runner, victim } = await runnerWithKilledSupervisor();
   // Gone, with every process of its sandbox (its configuration pipe has no reader),
   // while the runner still counts it as waiting: the hand-over itself finds out.
   spinUntil('the sandbox to die', () => !running(victim) && !leftovers(SCOPE).some((p) => p.startsWith('processes:')));
