@@ -122,12 +122,14 @@ export class SandboxPool {
       const launch = this.p.launchers.prepare({ uidBase: range.base, uidCount: range.count, cgroupProcs: cgroup.procsFiles });
       return { id, range, dir, cgroup, launch };
     } catch (err) {
-      const undo = async (): Promise<void> => {
-        await cgroup?.remove();
-        await dir?.remove();
-        await this.p.uids.release(range);
+      // Each step on its own: one that fails does not keep the others.
+      const undo = async (what: string, fn: () => Promise<void>): Promise<void> => {
+        await fn().catch((e: unknown) => this.p.log.error({ err: errorMessage(e), step: what, sandbox: id }, 'could not undo a sandbox that failed to prepare'));
       };
-      await undo().catch((e: unknown) => this.p.log.error({ err: errorMessage(e) }, 'could not undo a sandbox that failed to prepare'));
+      const [madeCgroup, madeDir] = [cgroup, dir];
+      if (madeCgroup) await undo('cgroup', () => madeCgroup.remove());
+      if (madeDir) await undo('job directory', () => madeDir.remove());
+      await undo('uid range', () => this.p.uids.release(range));
       throw err instanceof CellblockError ? err : new CellblockError('SANDBOX_FAILED', `could not prepare a sandbox: ${errorMessage(err)}`, { cause: err });
     }
   }
