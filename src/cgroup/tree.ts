@@ -64,6 +64,24 @@ export async function removeTree(fs: CgroupFs, dir: string, timing: CgroupTiming
   }
 }
 
+/**
+ * The usual end of a job cgroup: its sandbox left it empty and made no child
+ * cgroups, so one rmdir per directory does it. Returns false when that is not
+ * so (the kernel refused: processes or children left, or anything else), for
+ * the caller to take the long way (kill, remove bottom-up, report errors).
+ */
+export async function removeIfEmpty(fs: CgroupFs, dirs: readonly string[]): Promise<boolean> {
+  const removed = await Promise.all(
+    dirs.map((dir) =>
+      fs.removeDir(dir).then(
+        () => true,
+        (err: unknown) => errnoCode(err) === 'ENOENT',
+      ),
+    ),
+  );
+  return removed.every(Boolean);
+}
+
 /** Run every step even when one fails; throw one error that reports each failure. */
 export async function runAll(what: string, steps: (() => Promise<void> | void)[]): Promise<void> {
   const failures: unknown[] = [];

@@ -9,7 +9,7 @@ import { applyCpuLimit } from './cpu.ts';
 import { applyMemoryLimit } from './memory.ts';
 import { applyPidsLimit } from './pids.ts';
 import { type CgroupTiming, pollUntil } from '../timing.ts';
-import { collectPids, killPids, removeTree, runAll } from '../tree.ts';
+import { collectPids, killPids, removeIfEmpty, removeTree, runAll } from '../tree.ts';
 import { readIoStats } from './blkio.ts';
 import { readCpuStats, readCpuUsageUs } from './cpuacct.ts';
 import { freeze, thaw } from './freezer.ts';
@@ -114,6 +114,7 @@ export class V1JobCgroup implements JobCgroup {
   }
 
   async remove(): Promise<void> {
+    if (await removeIfEmpty(this.fs, this.dirs)) return;
     await runAll(`failed to remove job cgroup ${this.name}`, [
       async () => {
         if (this.pids().length > 0) await this.killAll();

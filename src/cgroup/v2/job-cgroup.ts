@@ -9,7 +9,7 @@ import { applyCpuLimit } from './cpu.ts';
 import { applyMemoryLimit } from './memory.ts';
 import { applyPidsLimit } from './pids.ts';
 import { type CgroupTiming, pollUntil } from '../timing.ts';
-import { collectPids, removeTree, runAll } from '../tree.ts';
+import { collectPids, removeIfEmpty, removeTree, runAll } from '../tree.ts';
 import { readCpuStat, readCpuUsageUs } from './cpu.ts';
 import { readIoStats } from './io.ts';
 import { freezeKillThaw, hasCgroupKill, isPopulated, writeCgroupKill } from './kill.ts';
@@ -83,6 +83,7 @@ export class V2JobCgroup implements JobCgroup {
   }
 
   async remove(): Promise<void> {
+    if (await removeIfEmpty(this.fs, [this.dir])) return;
     await runAll(`failed to remove job cgroup ${this.dir}`, [
       async () => {
         if (isPopulated(this.fs, this.dir)) await this.killAll();

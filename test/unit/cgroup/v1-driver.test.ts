@@ -179,6 +179,30 @@ describe('v1 driver', () => {
     await driver.open('test-never-created').remove();
   });
 
+  it('removes an empty job cgroup with one rmdir per hierarchy, reading nothing', async () => {
+    const { m, driver } = setup();
+    const job = driver.create('test-empty', LIMITS);
+    // The driver's calls only: the fake's rmdir lists and reads on its own.
+    const calls: string[] = [];
+    let inKernel = 0;
+    for (const name of ['readFile', 'listDirs', 'exists', 'removeDir'] as const) {
+      const real = m.kernel[name].bind(m.kernel) as (p: string) => unknown;
+      const counted = (p: string): unknown => {
+        if (inKernel === 0) calls.push(name);
+        inKernel++;
+        try {
+          return real(p);
+        } finally {
+          inKernel--;
+        }
+      };
+      Object.assign(m.kernel, { [name]: counted });
+    }
+    await job.remove();
+    assert.deepEqual(calls, driver.parents.map(() => 'removeDir'));
+    assert.deepEqual(driver.list(), []);
+  });
+
   it('remove reports a directory that stays busy', async () => {
     const { m, driver } = setup();
     const job = driver.create('test-busy', LIMITS);
