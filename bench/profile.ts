@@ -35,7 +35,7 @@ const sink = new Writable({
 execFileSync(process.execPath, [path.join(ROOT, 'scripts/build-native.mjs'), '--trace'], { stdio: 'inherit' });
 const log = pino({ level: 'debug' }, sink);
 await buildRecipe('busybox', { store: new ImageStore(path.join(STATE, 'images'), silentLogger), log: silentLogger });
-const runner = await createRunner({ stateDir: STATE, log, cgroupParent: 'cellblock-bench', uidBase: 0x55000000, uidRanges: 32, launcherPath: path.join(ROOT, 'native/build/cellblock-launcher-trace') });
+const runner = await createRunner({ stateDir: STATE, log, cgroupParent: 'cellblock-bench', uidBase: 0x55000000, uidRanges: 32, prepared: 4, launcherPath: path.join(ROOT, 'native/build/cellblock-launcher-trace') });
 const spec = parseJobSpec({ image: 'busybox', cmd: ['/bin/true'] });
 const totals: number[] = [];
 for (; jobs < N + WARMUP; jobs++) {

@@ -182,7 +182,8 @@ static int set_entry(struct config *cfg, char *key, char *value, size_t *n_env, 
 /* Stage-one keys (the sandbox's identity, known before the job): only in the request. */
 static int is_prepare_key(const char *key)
 {
-	return strcmp(key, "uid_base") == 0 || strcmp(key, "uid_count") == 0 || strcmp(key, "cgroup_procs") == 0;
+	return strcmp(key, "uid_base") == 0 || strcmp(key, "uid_count") == 0 || strcmp(key, "jobdir") == 0 ||
+	       strcmp(key, "cgroup_procs") == 0;
 }
 
 /* Parse NUL-terminated entries of buf[0..len) (in place) for one stage. */
@@ -222,9 +223,9 @@ int config_prepare(char *buf, size_t len, struct config *cfg)
 	cfg->cwd = "/";
 	if (parse_entries(cfg, buf, len, 1, &none, &none) < 0)
 		return -1;
-	if (cfg->uid_count == 0) {
+	if (cfg->uid_count == 0 || !cfg->jobdir) {
 		errno = EINVAL;
-		return fail("config: uid_count is required");
+		return fail("config: uid_count and jobdir are required");
 	}
 	return 0;
 }
@@ -247,9 +248,9 @@ int config_parse(char *buf, size_t len, struct config *cfg)
 
 	if (parse_entries(cfg, buf, len, 0, &n_env, &n_argv) < 0)
 		return -1;
-	if (!cfg->rootfs || !cfg->jobdir || !cfg->argv || cfg->n_seccomp == 0) {
+	if (!cfg->rootfs || !cfg->argv || cfg->n_seccomp == 0) {
 		errno = EINVAL;
-		return fail("config: rootfs, jobdir, arg and seccomp are required");
+		return fail("config: rootfs, arg and seccomp are required");
 	}
 	if (!cfg->env && push(&cfg->env, &n_env, NULL) < 0)
 		return -1;

@@ -9,13 +9,16 @@
 #define MAX_CGROUP_PROCS 16
 #define MAX_SECCOMP_FILTERS 4
 #define MAX_COLLECT 256
+/* The writable layer of a sandbox prepared ahead, until its job sets the real size. */
+#define PREPARED_LAYER_BYTES 65536
+#define PREPARED_LAYER_INODES 16
 #define CONFIG_FD 3
 #define REPORT_FD 4
 #define COLLECT_FD 5
 
 struct config {
 	const char *rootfs;   /* image rootfs on the host (read-only lower layer) */
-	const char *jobdir;   /* per-job directory: lower/, rw/, merged/ are made here */
+	const char *jobdir;   /* the sandbox's directory: lower/, rw/, merged/ are made here (stage one) */
 	const char *files;    /* optional extra lower layer with the job's files */
 	const char *hostname;
 	const char *cwd;
@@ -62,18 +65,20 @@ int path_join(char *out, size_t size, const char *a, const char *b);
 int send_fd(int sock, int fd);
 int recv_fd(int sock);
 
-/* config.c: stage one (uid_base, uid_count, cgroup_procs: from the run request,
+/* config.c: stage one (uid_base, uid_count, jobdir, cgroup_procs: from the run request,
  * resets cfg) and stage two (the job: read raw from CONFIG_FD, then parsed; both
  * parse in place and keep pointers into the buffer). */
 int config_prepare(char *buf, size_t len, struct config *cfg);
 int config_read_raw(int fd, char **buf, size_t *len);
 int config_parse(char *buf, size_t len, struct config *cfg);
 
-/* mounts.c: host side (supervisor, in its private mount namespace). */
+/* mounts.c: host side (supervisor, in its private mount namespace): ahead of the
+ * job, then once it is known (returns a detached copy of the overlay for pid 1). */
+int prepare_writable_layer(const struct config *cfg);
 int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size_t merged_size);
-/* mounts.c: sandbox side (pid 1, in the job's mount namespace). */
-int setup_sandbox_mounts(const char *merged, const struct config *cfg);
-int enter_rootfs(const char *merged);
+/* mounts.c: sandbox side (pid 1, in the job's mount namespace): ahead, then with the rootfs. */
+int prepare_sandbox_mounts(const struct config *cfg, char *stage, size_t stage_size);
+int enter_job_rootfs(const char *stage, int rootfs_fd);
 
 /* security.c */
 int apply_rlimits(const struct config *cfg);
@@ -93,9 +98,9 @@ int supervise(pid_t parent, struct config *cfg);
 int serve(void);
 
 /* sandbox.c */
-/* sandbox.c: the child in the job's user namespace. It prepares what needs no job
- * (namespaces, loopback) once `1` arrives on sync_fd, reads the job's configuration
- * from config_fd, and goes on once `2` arrives (the rootfs is mounted). */
+/* sandbox.c: the child in the job's user namespace. Once `1` arrives on sync_fd it
+ * makes the namespaces and init (which prepares its mounts, reads the job's
+ * configuration from config_fd and gets its rootfs on sync_fd), and returns. */
 int run_userns_child(struct config *cfg, int sync_fd, int config_fd);
 
 #endif

@@ -67,15 +67,18 @@ static int prepare_child(pid_t child, const struct config *cfg)
 	return userns_fd;
 }
 
-/* Once the job is known: its root filesystem, mounted idmapped to the child's ids. */
+/* Once the job is known: its root filesystem, mounted idmapped to the child's ids;
+ * returns a detached copy of it for the sandbox. */
 static int mount_for_child(int userns_fd, const struct config *cfg, char *merged, size_t merged_size)
 {
-	int rc = mount_job_rootfs(cfg, userns_fd, merged, merged_size);
+	int rootfs = mount_job_rootfs(cfg, userns_fd, merged, merged_size);
 
 	TRACE("rootfs_mounted");
-	if (close(userns_fd) < 0 && rc == 0)
+	if (close(userns_fd) < 0 && rootfs >= 0) {
+		close(rootfs);
 		return fail("close userns fd");
-	return rc;
+	}
+	return rootfs;
 }
 
 /* The job's configuration, to the child as well (it parses its own copy). */
@@ -106,6 +109,16 @@ static int release(int sync_fd, char what)
 	return 0;
 }
 
+/* The second release: pid 1 gets the job's rootfs (and goes on). */
+static int hand_over_rootfs(int sync_fd, int rootfs)
+{
+	int rc = send_fd(sync_fd, rootfs);
+
+	if (close(rootfs) < 0 && rc == 0)
+		return fail("close rootfs fd");
+	return rc;
+}
+
 static void report_disk(const struct config *cfg)
 {
 	char rw[4096];
@@ -127,7 +140,7 @@ int supervise(pid_t parent, struct config *cfg)
 {
 	char merged[4096], *raw;
 	size_t raw_len;
-	int sync_fds[2], config_fds[2], status, job_mnt_ns = -1, userns_fd = -1;
+	int sync_fds[2], config_fds[2], status, job_mnt_ns = -1, userns_fd = -1, rootfs;
 	pid_t child, w;
 
 	/* Die with the server; adopt every orphan of the job so none escapes. */
@@ -144,8 +157,11 @@ int supervise(pid_t parent, struct config *cfg)
 		return 1;
 	}
 	TRACE("mount_ns");
-	if (pipe2(sync_fds, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, config_fds) < 0) {
-		fail("pipe");
+	/* sync: `1` to the child, then the rootfs (SCM_RIGHTS) to pid 1; config: the
+	 * job's configuration to pid 1, its mount namespace back. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync_fds) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, config_fds) < 0) {
+		fail("socketpair");
 		report_failure("supervisor");
 		return 1;
 	}
@@ -165,10 +181,22 @@ int supervise(pid_t parent, struct config *cfg)
 		_exit(0);
 	}
 	if (close(sync_fds[0]) < 0 || close(config_fds[1]) < 0 || (userns_fd = prepare_child(child, cfg)) < 0 ||
-	    release(sync_fds[1], '1') < 0) {
+	    prepare_writable_layer(cfg) < 0 || release(sync_fds[1], '1') < 0) {
 		report_failure("prepare");
 		goto abandon;
 	}
+	/* The child makes the namespaces and init, and exits: reaped now, ahead of
+	 * the job (until then it would count against the job's pids limit). */
+	while ((w = waitpid(child, &status, 0)) < 0 && errno == EINTR)
+		;
+	if (w < 0) {
+		fail("waitpid child");
+		report_failure("prepare");
+		goto abandon;
+	}
+	child = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		goto abandon; /* it reported why */
 	/* Ready: the job's configuration arrives when the job does. */
 	if (config_read_raw(CONFIG_FD, &raw, &raw_len) < 0) {
 		/* A sandbox prepared ahead and discarded gets an empty configuration: not news. */
@@ -181,14 +209,14 @@ int supervise(pid_t parent, struct config *cfg)
 		report_failure("config");
 		goto abandon;
 	}
-	if (path_join(merged, sizeof(merged), cfg->jobdir, "merged") < 0 ||
-	    mount_for_child(userns_fd, cfg, merged, sizeof(merged)) < 0 || release(sync_fds[1], '2') < 0) {
+	rootfs = mount_for_child(userns_fd, cfg, merged, sizeof(merged));
+	if (rootfs < 0 || hand_over_rootfs(sync_fds[1], rootfs) < 0) {
 		report_failure("prepare");
 		goto abandon;
 	}
 	if (close(sync_fds[1]) < 0)
 		report("warning close_sync errno=%d", errno);
-	/* Init sends its new mount namespace: held here, the namespace outlives the
+	/* Init sent its mount namespace: held here, the namespace outlives the
 	 * job, so tearing down its mounts (which waits for RCU) happens when this
 	 * process exits, after `done`, not between the job's end and `done`. */
 	job_mnt_ns = recv_fd(config_fds[0]);
@@ -234,11 +262,14 @@ int supervise(pid_t parent, struct config *cfg)
 	return 0;
 
 abandon:
-	/* Ours, and it has run nothing of a job: end it and wait for it. */
-	if (kill(child, SIGKILL) < 0)
-		report("warning kill_child errno=%d", errno);
-	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-		;
+	/* Ours, and it has run nothing of a job: end the child if it still runs and
+	 * wait for it (init, a child of ours too, dies with us: its parent-death signal). */
+	if (child > 0) {
+		if (kill(child, SIGKILL) < 0)
+			report("warning kill_child errno=%d", errno);
+		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+			;
+	}
 	return 1;
 }
 

@@ -1,9 +1,12 @@
-/* Mounts. Two sides:
+/* Mounts. Two sides, each with a part ahead of the job and a part once it is known:
  *  - host side (supervisor, host root, in a private mount namespace of its own, so
  *    nothing it mounts is ever visible on the host and all of it vanishes with it):
- *    idmapped read-only image + size-capped tmpfs + overlay = the job's root;
- *  - sandbox side (pid 1 of the job, container root in the job's user namespace):
- *    /proc, /dev, masks, then pivot_root into the overlay. */
+ *    ahead, the writable layer (a tmpfs); then the idmapped read-only image, the
+ *    tmpfs sized for the job and the overlay = the job's root, handed to pid 1 as
+ *    a detached copy;
+ *  - sandbox side (pid 1 of the job, container root in the job's user namespace,
+ *    in a mount namespace of its own): ahead, /proc, /dev and masks on a staging
+ *    tmpfs; then the rootfs attached, /proc and /dev moved into it, pivot_root. */
 #include "launcher.h"
 
 #include <errno.h>
@@ -51,39 +54,53 @@ static const char *below_jobdir(const struct config *cfg, const char *path)
 	return path;
 }
 
-int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size_t merged_size)
+/* Ahead of the job: the mount points and the writable layer, a tmpfs (sized for
+ * the job once it arrives) whose root belongs to container root; its shm/ becomes
+ * the job's /dev/shm: one budget (and one statfs) for all the job writes. */
+int prepare_writable_layer(const struct config *cfg)
 {
-	char lower[4096], rw[4096], upper[4096], work[4096], shm[4096], opts[4096 * 3], data[128];
+	char lower[4096], rw[4096], upper[4096], work[4096], shm[4096], merged[4096], data[128];
 	int n;
 
-	if (path_join(lower, sizeof(lower), cfg->jobdir, "lower") < 0 ||
-	    path_join(rw, sizeof(rw), cfg->jobdir, "rw") < 0 ||
-	    path_join(upper, sizeof(upper), rw, "upper") < 0 ||
-	    path_join(work, sizeof(work), rw, "work") < 0 ||
-	    path_join(merged, merged_size, cfg->jobdir, "merged") < 0)
+	if (path_join(lower, sizeof(lower), cfg->jobdir, "lower") < 0 || path_join(rw, sizeof(rw), cfg->jobdir, "rw") < 0 ||
+	    path_join(upper, sizeof(upper), rw, "upper") < 0 || path_join(work, sizeof(work), rw, "work") < 0 ||
+	    path_join(shm, sizeof(shm), rw, "shm") < 0 || path_join(merged, sizeof(merged), cfg->jobdir, "merged") < 0)
 		return -1;
 	if (make_dir(lower, 0755) < 0 || make_dir(rw, 0700) < 0 || make_dir(merged, 0755) < 0)
 		return -1;
-	if (idmapped_image(cfg, userns_fd, lower) < 0)
-		return -1;
-
-	/* The writable layer: everything the job writes lands here, capped in bytes
-	 * and inodes; its root belongs to container root. */
-	n = snprintf(data, sizeof(data), "size=%llu,nr_inodes=%llu,mode=0755,uid=%lu,gid=%lu",
-		     cfg->disk_bytes, cfg->disk_inodes, cfg->uid_base, cfg->uid_base);
+	/* Room for nothing until the job's own size is set (mount_job_rootfs). */
+	n = snprintf(data, sizeof(data), "size=%d,nr_inodes=%d,mode=0755,uid=%lu,gid=%lu", PREPARED_LAYER_BYTES,
+		     PREPARED_LAYER_INODES, cfg->uid_base, cfg->uid_base);
 	if (n < 0 || (size_t)n >= sizeof(data))
 		return fail("tmpfs options too long");
 	if (mount("tmpfs", rw, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0)
 		return fail("mount tmpfs %s", rw);
-	if (make_dir(upper, 0755) < 0 || make_dir(work, 0700) < 0)
+	if (make_dir(upper, 0755) < 0 || make_dir(work, 0700) < 0 || make_dir(shm, 0700) < 0)
 		return -1;
 	if (chown(upper, (uid_t)cfg->uid_base, (gid_t)cfg->uid_base) < 0)
 		return fail("chown %s", upper);
-	/* /dev/shm lives here too: one budget (and one statfs) for all the job writes. */
-	if (path_join(shm, sizeof(shm), rw, "shm") < 0 || make_dir(shm, 0700) < 0)
-		return -1;
 	if (chown(shm, (uid_t)cfg->uid_base, (gid_t)cfg->uid_base) < 0 || chmod(shm, 01777) < 0)
 		return fail("chown/chmod %s", shm);
+	return 0;
+}
+
+int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size_t merged_size)
+{
+	char lower[4096], rw[4096], opts[4096 * 3], data[128];
+	int n, overlay;
+
+	if (path_join(lower, sizeof(lower), cfg->jobdir, "lower") < 0 ||
+	    path_join(rw, sizeof(rw), cfg->jobdir, "rw") < 0 ||
+	    path_join(merged, merged_size, cfg->jobdir, "merged") < 0)
+		return -1;
+	/* The job's budget for the writable layer, in bytes and inodes. */
+	n = snprintf(data, sizeof(data), "size=%llu,nr_inodes=%llu", cfg->disk_bytes, cfg->disk_inodes);
+	if (n < 0 || (size_t)n >= sizeof(data))
+		return fail("tmpfs options too long");
+	if (mount(NULL, rw, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, data) < 0)
+		return fail("size tmpfs %s", rw);
+	if (idmapped_image(cfg, userns_fd, lower) < 0)
+		return -1;
 
 	/* The job reads these options in its mountinfo: relative to the job
 	 * directory (our cwd for the mount), they name no host path. */
@@ -99,17 +116,23 @@ int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size
 		return fail("mount overlay %s", merged);
 	if (chdir("/") < 0)
 		return fail("chdir /");
-	return 0;
+	/* For the sandbox: a detached copy it attaches in its own namespace (this one
+	 * keeps the original, for collect). */
+	overlay = open_tree(AT_FDCWD, merged, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (overlay < 0)
+		return fail("open_tree %s", merged);
+	return overlay;
 }
 
 /* A path the sandbox side mounts on must be a real directory: a symlink or file
  * the image (untrusted content) has there must not redirect our mounts, nor
- * make the job fail as our fault. It is replaced, in the writable layer only. */
-static int image_dir(const char *merged, const char *name, char *out, size_t size)
+ * make the job fail as our fault. It is replaced, in the writable layer only.
+ * (Also makes the mount points of the staging tmpfs, where nothing is yet.) */
+static int image_dir(const char *root, const char *name, char *out, size_t size)
 {
 	struct stat st;
 
-	if (path_join(out, size, merged, name) < 0)
+	if (path_join(out, size, root, name) < 0)
 		return -1;
 	if (lstat(out, &st) < 0) {
 		if (errno != ENOENT)
@@ -152,13 +175,13 @@ static int dev_link(const char *dev, const char *name, const char *to)
 	return 0;
 }
 
-static int setup_dev(const char *merged, const struct config *cfg)
+static int setup_dev(const char *stage, const struct config *cfg)
 {
 	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	char dev[4096], pts[4096], shm[4096], rw_shm[4096];
 	size_t i;
 
-	if (image_dir(merged, "dev", dev, sizeof(dev)) < 0)
+	if (image_dir(stage, "dev", dev, sizeof(dev)) < 0)
 		return -1;
 	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64") < 0)
 		return fail("mount tmpfs %s", dev);
@@ -252,12 +275,12 @@ static int limit_nested_namespaces(const char *proc)
 	return 0;
 }
 
-static int setup_proc(const char *merged)
+static int setup_proc(const char *stage)
 {
 	char proc[4096];
 	size_t i;
 
-	if (image_dir(merged, "proc", proc, sizeof(proc)) < 0)
+	if (image_dir(stage, "proc", proc, sizeof(proc)) < 0)
 		return -1;
 	if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return fail("mount proc %s", proc);
@@ -272,28 +295,52 @@ static int setup_proc(const char *merged)
 	return 0;
 }
 
-int setup_sandbox_mounts(const char *merged, const struct config *cfg)
+/* Ahead of the job, in pid 1's own mount namespace: a staging tmpfs over the
+ * job directory's merged/ (this namespace only) with /proc and /dev made in it,
+ * and root/, where the job's rootfs is attached once it exists. */
+int prepare_sandbox_mounts(const struct config *cfg, char *stage, size_t stage_size)
 {
+	char root[4096];
+
 	/* Mounts copied from the supervisor's namespace are slaves: cut every link. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail("make / private");
-	/* The overlay came from a more privileged namespace, so it is locked and
-	 * pivot_root refuses it; a bind of it made here is ours. */
-	if (mount(merged, merged, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return fail("bind %s", merged);
-	if (setup_proc(merged) < 0 || setup_dev(merged, cfg) < 0)
+	if (path_join(stage, stage_size, cfg->jobdir, "merged") < 0 || path_join(root, sizeof(root), stage, "root") < 0)
+		return -1;
+	if (mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16k,nr_inodes=16") < 0)
+		return fail("mount tmpfs %s", stage);
+	if (make_dir(root, 0755) < 0 || setup_proc(stage) < 0 || setup_dev(stage, cfg) < 0)
 		return -1;
 	return 0;
 }
 
-int enter_rootfs(const char *merged)
+/* Moves what `stage` holds into the rootfs (a detached mount from the supervisor,
+ * attached at stage/root) and makes that the root: nothing of the host stays
+ * reachable. */
+int enter_job_rootfs(const char *stage, int rootfs_fd)
 {
+	char root[4096], from[4096], to[4096];
+	static const char *const moved[] = { "proc", "dev" };
+	size_t i;
+
+	if (path_join(root, sizeof(root), stage, "root") < 0)
+		return -1;
+	if (move_mount(rootfs_fd, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return fail("attach the rootfs at %s", root);
+	if (close(rootfs_fd) < 0)
+		return fail("close rootfs fd");
+	for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
+		if (path_join(from, sizeof(from), stage, moved[i]) < 0 || image_dir(root, moved[i], to, sizeof(to)) < 0)
+			return -1;
+		if (mount(from, to, NULL, MS_MOVE, NULL) < 0)
+			return fail("move %s to %s", from, to);
+	}
 	/* pivot_root(".", ".") stacks the old root under the new one; detaching it
 	 * leaves nothing of the host reachable. */
-	if (chdir(merged) < 0)
-		return fail("chdir %s", merged);
+	if (chdir(root) < 0)
+		return fail("chdir %s", root);
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return fail("pivot_root %s", merged);
+		return fail("pivot_root %s", root);
 	if (umount2(".", MNT_DETACH) < 0)
 		return fail("detach old root");
 	if (chdir("/") < 0)

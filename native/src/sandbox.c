@@ -1,11 +1,12 @@
 /* The processes inside the job's user namespace:
  *   userns child  ahead of the job: waits until the supervisor mapped ids and
  *                 joined the cgroup; becomes container root; unshares the cgroup,
- *                 net, uts, ipc and pid namespaces; brings up loopback; forks
- *   init (pid 1)  ahead of the job too; then reads the job's configuration, waits
- *                 until the supervisor mounted the rootfs, unshares the mount
- *                 namespace (a copy with the rootfs), mounts /proc and /dev,
- *                 pivots into the rootfs, forks the job,
+ *                 net, uts, ipc and pid namespaces; brings up loopback; makes
+ *                 init as the supervisor's child (CLONE_PARENT) and exits
+ *   init (pid 1)  ahead of the job too, with a mount namespace of its own where
+ *                 it mounts /proc and /dev; then reads the job's configuration,
+ *                 gets the rootfs the supervisor mounted (a detached mount),
+ *                 moves /proc and /dev into it, pivots into it, forks the job,
  *                 reaps, reports the job's wait status; its exit ends every
  *                 process left in the pid namespace (daemons included)
  *   job           rlimits, drops every privilege, seccomp, execs the command */
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -128,53 +130,57 @@ static void wait_for(int sync_fd, char expected)
 		_exit(1); /* the supervisor failed (and reported it) or discarded the sandbox */
 }
 
-/* Pid 1 of the job, forked ahead of it: once the job arrives, its own mount
- * namespace (a copy with the rootfs the supervisor mounted), then the sandbox. */
+/* Pid 1 of the job, forked ahead of it: its own mount namespace with /proc and
+ * /dev made, then, once the job arrives, its configuration and its rootfs. */
 static void run_init(struct config *cfg, int sync_fd, int config_fd)
 {
-	char merged[4096], *raw;
+	char stage[4096], *raw;
 	size_t raw_len;
 	pid_t job;
-	int ns;
+	int ns, rootfs;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
 		fail("pdeathsig");
 		goto failed;
 	}
+	if (unshare(CLONE_NEWNS) < 0) {
+		fail("unshare mount namespace");
+		goto failed;
+	}
+	/* The supervisor keeps the namespace (so its teardown waits until after `done`). */
+	ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || send_fd(config_fd, ns) < 0 || close(ns) < 0) {
+		fail("hand over the mount namespace");
+		goto failed;
+	}
+	if (prepare_sandbox_mounts(cfg, stage, sizeof(stage)) < 0)
+		goto failed;
 	TRACE("prepared");
-	/* The job: its configuration, then `2` once its rootfs is mounted. */
+	/* The job: its configuration, then its rootfs once the supervisor mounted it. */
 	if (config_read_raw(config_fd, &raw, &raw_len) < 0) {
 		if (last_errno() == ENODATA)
 			_exit(1); /* discarded */
 		goto failed;
 	}
-	if (config_parse(raw, raw_len, cfg) < 0 || path_join(merged, sizeof(merged), cfg->jobdir, "merged") < 0)
+	if (config_parse(raw, raw_len, cfg) < 0)
 		goto failed;
-	wait_for(sync_fd, '2');
+	if (close(config_fd) < 0) {
+		fail("close config");
+		goto failed;
+	}
+	rootfs = recv_fd(sync_fd);
+	if (rootfs < 0)
+		_exit(1); /* the supervisor failed (and reported it) */
 	if (close(sync_fd) < 0) {
 		fail("close sync");
 		goto failed;
 	}
-	TRACE("released");
-	if (unshare(CLONE_NEWNS) < 0) {
-		fail("unshare mount namespace");
-		goto failed;
-	}
-	TRACE("unshared");
-	/* The supervisor keeps the namespace (so its teardown waits until after `done`). */
-	ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-	if (ns < 0 || send_fd(config_fd, ns) < 0 || close(ns) < 0 || close(config_fd) < 0) {
-		fail("hand over the mount namespace");
-		goto failed;
-	}
-	if (setup_sandbox_mounts(merged, cfg) < 0)
-		goto failed;
-	TRACE("sandbox_mounts");
+	TRACE("rootfs_received");
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
 		fail("sethostname");
 		goto failed;
 	}
-	if (enter_rootfs(merged) < 0)
+	if (enter_job_rootfs(stage, rootfs) < 0)
 		goto failed;
 	report("started mono_ns=%llu", mono_ns());
 	job = fork();
@@ -208,7 +214,6 @@ failed:
 int run_userns_child(struct config *cfg, int sync_fd, int config_fd)
 {
 	pid_t init;
-	int status;
 
 	/* Ahead of the job: mapped and in its cgroup once `1` arrives. */
 	wait_for(sync_fd, '1');
@@ -220,23 +225,21 @@ int run_userns_child(struct config *cfg, int sync_fd, int config_fd)
 		return fail("pdeathsig");
 	if (getppid() == 1)
 		_exit(1);
-	/* Everything but the mount namespace, which init makes once the rootfs is
-	 * mounted (so its copy has it). Init is forked now: the first process of a
-	 * pid namespace is the costly one. */
+	/* Everything but the mount namespace, which init makes for itself. Init is
+	 * made now: the first process of a pid namespace is the costly one. */
 	if (unshare(CLONE_NEWCGROUP | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) < 0)
 		return fail("unshare namespaces");
 	if (bring_up_loopback() < 0)
 		return -1;
-	init = fork();
+	/* A sibling, not a child (CLONE_PARENT): the supervisor reaps init itself, and
+	 * this process ends now, ahead of the job, so the job's end is one exit and
+	 * one wake-up away from the supervisor, not two. */
+	init = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (init < 0)
-		return fail("fork init");
+		return fail("clone init");
 	if (init == 0)
 		run_init(cfg, sync_fd, config_fd);
 	if (close(sync_fd) < 0 || close(config_fd) < 0)
 		return fail("close init's descriptors");
-	while (waitpid(init, &status, 0) < 0)
-		if (errno != EINTR)
-			return fail("waitpid init");
-	TRACE("init_reaped");
 	return 0;
 }

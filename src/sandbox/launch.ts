@@ -7,6 +7,8 @@ import type { CollectRequest } from './collect.ts';
 export interface SandboxIdentity {
   uidBase: number;
   uidCount: number;
+  /** The sandbox's directory: its writable layer and mount points are made there ahead. */
+  jobDir: string;
   /** cgroup.procs files the sandbox's first process joins (one per v1 hierarchy). */
   cgroupProcs: readonly string[];
 }
@@ -14,7 +16,6 @@ export interface SandboxIdentity {
 /** Stage two: the job (configuration pipe, fd 3). */
 export interface LaunchConfig {
   rootfs: string;
-  jobDir: string;
   filesLayer?: string;
   uid: number;
   gid: number;
@@ -35,12 +36,12 @@ export interface LaunchConfig {
 const entries = (list: readonly string[]): string => list.map((e) => `${e}\0`).join('');
 
 export function encodeIdentity(id: SandboxIdentity): string {
-  return entries([`uid_base=${id.uidBase}`, `uid_count=${id.uidCount}`, ...id.cgroupProcs.map((p) => `cgroup_procs=${p}`)]);
+  return entries([`uid_base=${id.uidBase}`, `uid_count=${id.uidCount}`, `jobdir=${id.jobDir}`, ...id.cgroupProcs.map((p) => `cgroup_procs=${p}`)]);
 }
 
 export function encodeConfig(c: LaunchConfig): Buffer {
   const list: string[] = [
-    `rootfs=${c.rootfs}`, `jobdir=${c.jobDir}`,
+    `rootfs=${c.rootfs}`,
     `uid=${c.uid}`, `gid=${c.gid}`, `hostname=${c.hostname}`, `cwd=${c.cwd}`,
     `disk_bytes=${c.diskBytes}`, `disk_inodes=${c.diskInodes}`,
     `rlimit_nofile=${c.rlimits.nofile}`, `rlimit_stack=${c.rlimits.stack}`, `rlimit_fsize=${c.rlimits.fsize}`,

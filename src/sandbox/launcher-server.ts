@@ -235,8 +235,11 @@ export class PreparedLaunch {
       throw new DeadSandboxError();
     }
     writeFresh(stdinFd, Buffer.from(stdin));
+    // Nothing to collect: the launcher sends nothing there, so there is nothing to read.
+    const collect = config.collect ? reader(collectFd) : undefined;
+    if (collect === undefined) closeFd(collectFd);
     return new Launch(
-      { stdout: reader(stdoutFd), stderr: reader(stderrFd), collect: reader(collectFd), gone: this.gone },
+      { stdout: reader(stdoutFd), stderr: reader(stderrFd), collect, gone: this.gone },
       (listener) => {
         this.onReport = () => listener(this.reportText);
         listener(this.reportText);
@@ -288,7 +291,8 @@ function writeFresh(fd: number, data: Buffer): boolean {
 interface LaunchStreams {
   stdout: net.Socket;
   stderr: net.Socket;
-  collect: net.Socket;
+  /** Only when files are to be collected. */
+  collect: net.Socket | undefined;
   /** The report pipe's end: the supervisor has been reaped. */
   gone: Promise<void>;
 }
@@ -309,7 +313,7 @@ export class Launch {
     // The launcher caps what it sends; this cap only guards against a broken launcher.
     const collectChunks: Buffer[] = [];
     let collectBytes = 0;
-    collect.on('data', (c: Buffer) => {
+    collect?.on('data', (c: Buffer) => {
       collectBytes += c.length;
       if (collectBytes <= collectCap) collectChunks.push(c);
     });
@@ -319,13 +323,19 @@ export class Launch {
     let reportText = '';
     let startedSeen = false;
     let finished = false;
-    const streamsClosed = Promise.all([stdout, stderr, collect].map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve())))));
+    const readers = collect ? [stdout, stderr, collect] : [stdout, stderr];
+    // At its end a stream has delivered everything (it closes a little later).
+    const streamsEnded = Promise.all(readers.map((s) => new Promise<void>((resolve) => {
+      if (s.readableEnded || s.destroyed) return resolve();
+      s.once('end', () => resolve());
+      s.once('close', () => resolve());
+    })));
     let resolveDone: (o: LaunchOutcome) => void = ignore;
     this.done = new Promise((resolve) => { resolveDone = resolve; });
-    const finishWhenStreamsClose = (): void => {
+    const finishWhenStreamsEnd = (): void => {
       if (finished) return;
       finished = true;
-      void streamsClosed.then(() => {
+      void streamsEnded.then(() => {
         const parsed = parseReport(reportText);
         if (collectBytes > collectCap) parsed.warnings.push(`collect stream past ${collectCap} bytes: dropped`);
         resolveDone({ report: parsed, exit: launcherExit(parsed.disk !== undefined, parsed.goneStatus), collected: collectBytes > collectCap ? Buffer.alloc(0) : Buffer.concat(collectChunks) });
@@ -340,14 +350,14 @@ export class Launch {
           events.onStarted(r.startedNs);
         }
       }
-      if (!finished && /(^|\n)done /.test(text)) finishWhenStreamsClose();
+      if (!finished && /(^|\n)done /.test(text)) finishWhenStreamsEnd();
     });
     gone.then(() => {
       if (finished) return;
       // The supervisor died without finishing: its job goes with it; do not wait long for stragglers.
-      const grace = setTimeout(() => [stdout, stderr, collect].forEach((s) => s.destroy()), ORPHANED_STREAM_GRACE_MS);
+      const grace = setTimeout(() => readers.forEach((s) => s.destroy()), ORPHANED_STREAM_GRACE_MS);
       grace.unref();
-      finishWhenStreamsClose();
+      finishWhenStreamsEnd();
     }, ignore);
   }
 

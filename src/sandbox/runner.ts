@@ -34,10 +34,12 @@ export const DEFAULT_LAUNCHER = path.join(REPO_ROOT, 'native/build/cellblock-lau
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /**
- * Processes of the sandbox itself in its cgroup (the one that made its namespaces,
- * and its pid 1): on top of the job's `pids`, and not counted in its pids peak.
+ * Processes of the sandbox itself in its cgroup while the job runs (its pid 1): on
+ * top of the job's `pids`, and not counted in its pids peak. (The process that made
+ * the namespaces is gone by then; with pid 1 it made the peak 2 ahead of the job,
+ * which any job, itself one process at least, reaches anyway.)
  */
-const SANDBOX_PROCESSES = 2;
+const SANDBOX_PROCESSES = 1;
 /** A job takes another prepared sandbox when the one it took had died, this many times at most. */
 const MAX_SANDBOX_ATTEMPTS = 3;
 /** Sandboxes prepared ahead of demand unless the caller says otherwise. */
@@ -259,7 +261,7 @@ class SandboxJob {
     if (!fs.existsSync(this.image.rootfs)) throw new CellblockError('IMAGE_NOT_FOUND', `image ${this.image.name} (${this.image.digest}) was removed as the job started`);
     const filesLayer = dir.stageFiles({ files: this.spec.files, cwd: this.job.cwd, user: this.job.user }, range, this.image.rootfs);
     sandbox.cgroup.applyLimits({ memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids + SANDBOX_PROCESSES });
-    return this.launchConfig(dir, filesLayer);
+    return this.launchConfig(filesLayer);
   }
 
   /**
@@ -278,7 +280,7 @@ class SandboxJob {
     }
   }
 
-  private launchConfig(dir: JobDir, filesLayer: string | undefined): LaunchConfig {
+  private launchConfig(filesLayer: string | undefined): LaunchConfig {
     const { spec, image } = this;
     const env = new Map<string, string>([['PATH', DEFAULT_PATH], ['HOME', this.job.cwd], ['HOSTNAME', spec.hostname]]);
     for (const [k, v] of Object.entries(image.config.env)) env.set(k, v);
@@ -286,7 +288,6 @@ class SandboxJob {
     const l = spec.limits;
     return {
       rootfs: image.rootfs,
-      jobDir: dir.path,
       filesLayer,
       uid: this.job.user.uid,
       gid: this.job.user.gid,

@@ -119,7 +119,7 @@ export class SandboxPool {
     try {
       dir = await JobDir.create(this.p.jobsRoot, id, this.p.owner, range);
       cgroup = await this.p.cgroups.createEmpty(id);
-      const launch = this.p.launchers.prepare({ uidBase: range.base, uidCount: range.count, cgroupProcs: cgroup.procsFiles });
+      const launch = this.p.launchers.prepare({ uidBase: range.base, uidCount: range.count, jobDir: dir.path, cgroupProcs: cgroup.procsFiles });
       return { id, range, dir, cgroup, launch };
     } catch (err) {
       // Each step on its own: one that fails does not keep the others.
