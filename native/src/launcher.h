@@ -77,8 +77,8 @@ int config_parse(char *buf, size_t len, struct config *cfg);
 int prepare_writable_layer(const struct config *cfg);
 int mount_job_rootfs(const struct config *cfg, int userns_fd, char *merged, size_t merged_size);
 /* mounts.c: sandbox side (pid 1, in the job's mount namespace): ahead, then with the rootfs. */
-int prepare_sandbox_mounts(const struct config *cfg, char *stage, size_t stage_size);
-int enter_job_rootfs(const char *stage, int rootfs_fd);
+int prepare_sandbox_mounts(const struct config *cfg);
+int enter_job_rootfs(int rootfs_fd);
 
 /* security.c */
 int apply_rlimits(const struct config *cfg);

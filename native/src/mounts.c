@@ -6,7 +6,8 @@
  *    a detached copy;
  *  - sandbox side (pid 1 of the job, container root in the job's user namespace,
  *    in a mount namespace of its own): ahead, /proc, /dev and masks on a staging
- *    tmpfs; then the rootfs attached, /proc and /dev moved into it, pivot_root. */
+ *    tmpfs and pivot_root into it; then the rootfs attached, /proc and /dev moved
+ *    into it, and it moved to /. */
 #include "launcher.h"
 
 #include <errno.h>
@@ -295,54 +296,62 @@ static int setup_proc(const char *stage)
 	return 0;
 }
 
-/* Ahead of the job, in pid 1's own mount namespace: a staging tmpfs over the
- * job directory's merged/ (this namespace only) with /proc and /dev made in it,
- * and root/, where the job's rootfs is attached once it exists. */
-int prepare_sandbox_mounts(const struct config *cfg, char *stage, size_t stage_size)
+/* Ahead of the job, in pid 1's own mount namespace: a staging tmpfs (mounted over
+ * the job directory's merged/, in this namespace only) with /proc and /dev made in
+ * it and root/, where the job's rootfs is attached once it exists; pid 1 pivots
+ * into it and detaches the old root now (the detach waits for the kernel: RCU). */
+int prepare_sandbox_mounts(const struct config *cfg)
 {
-	char root[4096];
+	char stage[4096], root[4096];
 
 	/* Mounts copied from the supervisor's namespace are slaves: cut every link. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail("make / private");
-	if (path_join(stage, stage_size, cfg->jobdir, "merged") < 0 || path_join(root, sizeof(root), stage, "root") < 0)
+	if (path_join(stage, sizeof(stage), cfg->jobdir, "merged") < 0 || path_join(root, sizeof(root), stage, "root") < 0)
 		return -1;
 	if (mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16k,nr_inodes=16") < 0)
 		return fail("mount tmpfs %s", stage);
 	if (make_dir(root, 0755) < 0 || setup_proc(stage) < 0 || setup_dev(stage, cfg) < 0)
 		return -1;
+	/* pivot_root(".", ".") stacks the old root under the new one; detaching it
+	 * leaves nothing of the host reachable. */
+	if (chdir(stage) < 0)
+		return fail("chdir %s", stage);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return fail("pivot_root %s", stage);
+	if (umount2(".", MNT_DETACH) < 0)
+		return fail("detach old root");
+	if (chdir("/") < 0)
+		return fail("chdir /");
 	return 0;
 }
 
-/* Moves what `stage` holds into the rootfs (a detached mount from the supervisor,
- * attached at stage/root) and makes that the root: nothing of the host stays
- * reachable. */
-int enter_job_rootfs(const char *stage, int rootfs_fd)
+/* The job's rootfs (a detached mount from the supervisor) attached at /root, /proc
+ * and /dev moved into it, and it made the root: moved over the staging tmpfs (as
+ * switch_root does; it hides that tmpfs, where only empty directories are left)
+ * and chroot into it. No unmount, so no wait for the kernel here. */
+int enter_job_rootfs(int rootfs_fd)
 {
-	char root[4096], from[4096], to[4096];
+	char from[64], to[64];
 	static const char *const moved[] = { "proc", "dev" };
 	size_t i;
 
-	if (path_join(root, sizeof(root), stage, "root") < 0)
-		return -1;
-	if (move_mount(rootfs_fd, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		return fail("attach the rootfs at %s", root);
+	if (move_mount(rootfs_fd, "", AT_FDCWD, "/root", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return fail("attach the rootfs at /root");
 	if (close(rootfs_fd) < 0)
 		return fail("close rootfs fd");
 	for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
-		if (path_join(from, sizeof(from), stage, moved[i]) < 0 || image_dir(root, moved[i], to, sizeof(to)) < 0)
+		if (path_join(from, sizeof(from), "", moved[i]) < 0 || image_dir("/root", moved[i], to, sizeof(to)) < 0)
 			return -1;
 		if (mount(from, to, NULL, MS_MOVE, NULL) < 0)
 			return fail("move %s to %s", from, to);
 	}
-	/* pivot_root(".", ".") stacks the old root under the new one; detaching it
-	 * leaves nothing of the host reachable. */
-	if (chdir(root) < 0)
-		return fail("chdir %s", root);
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return fail("pivot_root %s", root);
-	if (umount2(".", MNT_DETACH) < 0)
-		return fail("detach old root");
+	if (chdir("/root") < 0)
+		return fail("chdir /root");
+	if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+		return fail("move the rootfs to /");
+	if (chroot(".") < 0)
+		return fail("chroot");
 	if (chdir("/") < 0)
 		return fail("chdir /");
 	return 0;

@@ -134,7 +134,7 @@ static void wait_for(int sync_fd, char expected)
  * /dev made, then, once the job arrives, its configuration and its rootfs. */
 static void run_init(struct config *cfg, int sync_fd, int config_fd)
 {
-	char stage[4096], *raw;
+	char *raw;
 	size_t raw_len;
 	pid_t job;
 	int ns, rootfs;
@@ -153,7 +153,7 @@ static void run_init(struct config *cfg, int sync_fd, int config_fd)
 		fail("hand over the mount namespace");
 		goto failed;
 	}
-	if (prepare_sandbox_mounts(cfg, stage, sizeof(stage)) < 0)
+	if (prepare_sandbox_mounts(cfg) < 0)
 		goto failed;
 	TRACE("prepared");
 	/* The job: its configuration, then its rootfs once the supervisor mounted it. */
@@ -180,7 +180,7 @@ static void run_init(struct config *cfg, int sync_fd, int config_fd)
 		fail("sethostname");
 		goto failed;
 	}
-	if (enter_job_rootfs(stage, rootfs) < 0)
+	if (enter_job_rootfs(rootfs) < 0)
 		goto failed;
 	report("started mono_ns=%llu", mono_ns());
 	job = fork();

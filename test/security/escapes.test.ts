@@ -52,6 +52,11 @@ describe('escapes: file handles, mounts, root', () => {
     });
   }
 
+  test('the root cannot be unmounted to reveal what is under it, nor left through ..', async () => {
+    const r = await run(['sh', '-c', 'cbfix umount /; stat -c %d:%i / /.. /../.. | uniq | wc -l'], ROOT);
+    assert.equal(r.stdout, 'umount: Operation not permitted\n1\n');
+  });
+
   test('the masks over /proc cannot be unmounted to reveal what is under them', async () => {
     const r = await run(['sh', '-c', 'cbfix umount /proc/kallsyms; wc -c < /proc/kallsyms'], ROOT);
     assert.equal(r.stdout, 'umount: Operation not permitted\n0\n');
