@@ -174,7 +174,11 @@ int supervise(pid_t parent, struct config *cfg)
 		return 1;
 	}
 	if (child == 0) {
-		if (close(sync_fds[1]) < 0 || close(config_fds[0]) < 0 || run_userns_child(cfg, sync_fds[0], config_fds[1]) < 0) {
+		/* The configuration and collect pipes are the supervisor's alone: Node
+		 * knows a dead supervisor by its configuration pipe having no reader,
+		 * which a dying child or init holding it would hide. */
+		if (close(sync_fds[1]) < 0 || close(config_fds[0]) < 0 || close(CONFIG_FD) < 0 || close(COLLECT_FD) < 0 ||
+		    run_userns_child(cfg, sync_fds[0], config_fds[1]) < 0) {
 			report_failure("userns");
 			_exit(125);
 		}

@@ -6,7 +6,7 @@
  *   init (pid 1)  ahead of the job too, with a mount namespace of its own where
  *                 it mounts /proc and /dev; then reads the job's configuration,
  *                 gets the rootfs the supervisor mounted (a detached mount),
- *                 moves /proc and /dev into it, pivots into it, forks the job,
+ *                 moves /proc and /dev into it, makes it the root, forks the job,
  *                 reaps, reports the job's wait status; its exit ends every
  *                 process left in the pid namespace (daemons included)
  *   job           rlimits, drops every privilege, seccomp, execs the command */
@@ -169,8 +169,11 @@ static void run_init(struct config *cfg, int sync_fd, int config_fd)
 		goto failed;
 	}
 	rootfs = recv_fd(sync_fd);
-	if (rootfs < 0)
-		_exit(1); /* the supervisor failed (and reported it) */
+	if (rootfs < 0) {
+		if (last_errno() == ENOMSG)
+			_exit(1); /* none sent: the supervisor failed (and reported it) */
+		goto failed;
+	}
 	if (close(sync_fd) < 0) {
 		fail("close sync");
 		goto failed;

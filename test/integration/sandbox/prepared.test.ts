@@ -4,13 +4,23 @@
 // nothing. And the setup deadline.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import { silentLogger } from '../../../src/log.ts';
-import { createRunner, type Runner } from '../../../src/sandbox/runner.ts';
+import { createRunner, type Runner, type RunnerOptions } from '../../../src/sandbox/runner.ts';
 import { assertNoLeaks, leftovers } from '../../helpers/leaks.ts';
 import { jobId, prepareTestImage, SCOPE, spec, TEST_STATE_DIR } from '../../helpers/sandbox.ts';
 
-const runnerWith = (prepared: number) => createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, prepared });
+/** Runners a test made: closed after it even when an assertion failed first, so a failure stays in its own test. */
+const opened: Runner[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((r) => r.close()));
+});
+
+async function runnerWith(prepared: number, extra: Partial<RunnerOptions> = {}): Promise<Runner> {
+  const runner = await createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, prepared, ...extra });
+  opened.push(runner);
+  return runner;
+}
 
 /** Launcher processes this test process started: the server (our child) and its supervisors. */
 function launchers(): { server: number[]; supervisors: number[] } {
@@ -121,7 +131,7 @@ test('when the launcher server dies, its running job is an internal error and th
 test('a sandbox that does not start its job in time is killed and reported as our fault', async () => {
   await prepareTestImage();
   // 1 ms: no launcher gets that far; the kill must still land once the job has joined its cgroup.
-  const runner = await createRunner({ stateDir: TEST_STATE_DIR, log: silentLogger, uidBase: SCOPE.uidBase, uidRanges: SCOPE.uidRanges, cgroupParent: SCOPE.cgroupParent, setupTimeoutMs: 1 });
+  const runner = await runnerWith(1, { setupTimeoutMs: 1 });
   const r = await runner.run(spec({ cmd: ['sleep', '30'] }), { jobId: jobId('stuck') });
   await runner.close();
   assert.equal(r.verdict, 'INTERNAL_ERROR');
