@@ -6,6 +6,7 @@
 // bench/results/<time>.json and a latency plot (.svg).
 // Sizes: BENCH_N launches per series (default 200), BENCH_QUEUE_JOBS jobs per
 // sustained queue batch (2000), BENCH_IMPORT_MB (100) and BENCH_IMPORT_RUNS (3).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,6 +81,11 @@ async function queueScale(oneByTwo: number): Promise<ScalePoint[]> {
 }
 
 ensurePeersInstalled();
+// What a user runs: the launcher and the bundled CLI the queue path's workers start
+// (bin/cellblock falls back to tsx when the bundle is older than src/).
+for (const script of ['build-native.mjs', 'build-js.mjs']) {
+  execFileSync(process.execPath, [fileURLToPath(new URL(`../scripts/${script}`, import.meta.url))], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
 const store = new ImageStore(path.join(STATE, 'images'), silentLogger);
 const image = await buildRecipe('busybox', { store, log: silentLogger });
 const runner = await createRunner({ stateDir: STATE, log: silentLogger, cgroupParent: 'cellblock-bench', uidBase: 0x55000000, uidRanges: 32, prepared: Math.max(...DIRECT_CONCURRENCIES) });

@@ -39,6 +39,8 @@ export class SandboxPool {
   private readonly tag = `sb${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
   private seq = 0;
   private readonly preparing = new Set<Promise<void>>();
+  /** Jobs that found none ready, each waiting for the next preparation to end (undefined: it failed). */
+  private readonly waiting: ((sandbox: PreparedSandbox | undefined) => void)[] = [];
   /** Sandboxes being given back unused (close() waits for them). */
   private readonly discarding = new Set<Promise<void>>();
   private failedAt = 0;
@@ -51,7 +53,10 @@ export class SandboxPool {
     this.refill();
   }
 
-  /** A sandbox for one job: a prepared one if one is ready, else one prepared now. */
+  /**
+   * A sandbox for one job: a prepared one if one is ready, else the next one to
+   * finish its preparation (it is well on its way), else one prepared now.
+   */
   async take(): Promise<PreparedSandbox> {
     let sandbox = this.idle.shift();
     while (sandbox !== undefined && !sandbox.launch.alive) {
@@ -60,7 +65,12 @@ export class SandboxPool {
       sandbox = this.idle.shift();
     }
     this.refill();
-    return sandbox ?? (await this.prepare());
+    if (sandbox !== undefined) return sandbox;
+    if (this.waiting.length < this.preparing.size) {
+      const next = await new Promise<PreparedSandbox | undefined>((resolve) => this.waiting.push(resolve));
+      if (next !== undefined) return next;
+    }
+    return this.prepare();
   }
 
   /** Undo a sandbox that no job used, once its supervisor has gone. */
@@ -89,26 +99,36 @@ export class SandboxPool {
     return discarding;
   }
 
-  /** Top the pool up in the background; one preparation at a time. */
+  /**
+   * Top the pool up in the background, preparations side by side (much of one is
+   * waiting for the kernel: RCU grace periods on cgroup joins and unmounts).
+   */
   private refill(): void {
-    if (this.closed || this.preparing.size > 0 || this.idle.length >= this.size) return;
-    const making = this.prepare().then(
-      (sandbox) => {
-        if (this.closed) return this.discardLater(sandbox);
-        this.idle.push(sandbox);
-        return undefined;
-      },
-      (err: unknown) => {
-        this.p.log.warn({ err: errorMessage(err) }, 'could not prepare a sandbox ahead of demand');
-        this.failedAt = Date.now();
-      },
-    );
-    this.preparing.add(making);
-    void making.finally(() => {
-      this.preparing.delete(making);
-      // After a failure, wait for the next job rather than retry in a loop.
-      if (Date.now() - this.failedAt > REFILL_BACKOFF_MS) this.refill();
-    });
+    while (!this.closed && this.idle.length + this.preparing.size < this.size) {
+      const making = this.prepare().then(
+        (sandbox) => {
+          // A job waiting for it gets it (its run is tracked: close() waits for it).
+          const waiter = this.waiting.shift();
+          if (waiter !== undefined) return waiter(sandbox);
+          if (this.closed) return this.discardLater(sandbox);
+          this.idle.push(sandbox);
+          return undefined;
+        },
+        (err: unknown) => {
+          this.p.log.warn({ err: errorMessage(err) }, 'could not prepare a sandbox ahead of demand');
+          this.failedAt = Date.now();
+          this.waiting.shift()?.(undefined);
+        },
+      );
+      this.preparing.add(making);
+      void making.finally(() => {
+        this.preparing.delete(making);
+        // After a failure, wait for the next job rather than retry in a loop.
+        if (Date.now() - this.failedAt > REFILL_BACKOFF_MS) this.refill();
+      });
+      // Soon after a failure, one at a time.
+      if (Date.now() - this.failedAt <= REFILL_BACKOFF_MS) break;
+    }
   }
 
   private async prepare(): Promise<PreparedSandbox> {

@@ -1,9 +1,11 @@
 // Sandboxes prepared ahead of demand (uid range, job directory, cgroup, a
 // supervisor with its namespaces made): each runs one job, a dead one is not
-// used, a dead launcher server is replaced, and closing the runner leaves
+// used, a job that finds none ready waits for the one being prepared, a dead
+// launcher server is replaced, and closing the runner leaves
 // nothing. And the setup deadline.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { pino } from 'pino';
 import { afterEach, test } from 'node:test';
 import { silentLogger } from '../../../src/log.ts';
 import { createRunner, type Runner, type RunnerOptions } from '../../../src/sandbox/runner.ts';
@@ -105,6 +107,21 @@ test('a prepared sandbox found dead only as its job is handed over is replaced: 
   const r = await runner.run(spec({ cmd: ['echo', 'second'] }), { jobId: jobId('deadathandover') });
   assert.equal(r.verdict, 'OK', r.message);
   assert.equal(r.stdout, 'second\n');
+  await runner.close();
+  await assertNoLeaks(SCOPE);
+});
+
+test('a job that finds no sandbox ready takes the one being prepared, not one of its own', async () => {
+  await prepareTestImage();
+  const records: { phase?: string; sandbox?: string }[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void records.push(JSON.parse(line) as { phase?: string; sandbox?: string }) });
+  // The runner starts preparing its one sandbox as it is made; the job comes long before that ends.
+  const runner = await runnerWith(1, { log });
+  const r = await runner.run(spec({ cmd: ['true'] }), { jobId: jobId('waits') });
+  assert.equal(r.verdict, 'OK', r.message);
+  const taken = records.filter((rec) => rec.phase === 'sandbox').map((rec) => rec.sandbox);
+  assert.equal(taken.length, 1);
+  assert.match(taken[0] ?? '', /-1$/, `the first sandbox prepared: ${taken.join(', ')}`);
   await runner.close();
   await assertNoLeaks(SCOPE);
 });
