@@ -64,6 +64,15 @@ export function quietUnlessAsked(values: ParsedValues): ConfigFlags {
 }
 
 /**
+ * Sandboxes a worker keeps prepared: one per job it runs at once, but only with
+ * uid ranges to spare beyond those its running jobs hold (a prepared sandbox holds
+ * one too); without, each job's sandbox is made when it starts.
+ */
+export function preparedFor(config: Pick<CellblockConfig, 'concurrency' | 'uidRanges'>): number {
+  return Math.max(0, Math.min(config.concurrency, config.uidRanges - config.concurrency));
+}
+
+/**
  * The sandbox runner a command's configuration asks for (loaded only by commands
  * that run jobs); `prepared` sandboxes wait for jobs ahead of demand.
  */

@@ -23,6 +23,7 @@ import {
   ms,
   onShutdownSignals,
   parseCommandArgs,
+  preparedFor,
   quietUnlessAsked,
   stringFlag,
   table,
@@ -101,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function startLocalWorker(config: CellblockConfig, log: Logger, jobs: readonly DemoJob[]): Promise<CellblockWorker> {
   await checkImages(config, log, jobs);
-  const runner = await runnerFor(config, log, config.concurrency);
+  const runner = await runnerFor(config, log, preparedFor(config));
   try {
     return await CellblockWorker.start({
       redis: redisTargetFrom(config),

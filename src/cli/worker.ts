@@ -5,7 +5,7 @@ import { WorkerMetrics } from '../metrics/registry.ts';
 import { MetricsServer } from '../metrics/server.ts';
 import { CellblockWorker } from '../queue/worker.ts';
 import { describeTarget, pingRedis, redisTargetFrom } from '../queue/connection.ts';
-import { configFrom, EXIT_OK, loggerFor, onShutdownSignals, runnerFor, parseCommandArgs, stringFlag, UsageError, type Command } from './common.ts';
+import { configFrom, EXIT_OK, loggerFor, onShutdownSignals, preparedFor, runnerFor, parseCommandArgs, stringFlag, UsageError, type Command } from './common.ts';
 
 const help = `Usage: cellblock worker [--concurrency N] [options]
 
@@ -31,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
   const redis = redisTargetFrom(config);
 
   await pingRedis(redis);
-  const runner = await runnerFor(config, log, config.concurrency);
+  const runner = await runnerFor(config, log, preparedFor(config));
   const metrics = new WorkerMetrics({ worker: config.workerId, queue: config.queueName });
   // Handlers first: a job may start the moment the worker exists, and a signal
   // then must stop it gracefully, not end the process.
