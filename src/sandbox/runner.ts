@@ -265,17 +265,19 @@ class SandboxJob {
   }
 
   /**
-   * A prepared sandbox. When every uid range is taken, wait while one is being given
-   * back (a finished job's) or a sandbox is being prepared (the pool's), and try again.
+   * A prepared sandbox. When every uid range is taken and this process holds some
+   * (its jobs', its reclaims', its preparations'), wait until one is given back or
+   * a preparation ends, and try again.
    */
   private async takeSandbox(): Promise<PreparedSandbox> {
     for (;;) {
       try {
         return await this.p.pool.take();
       } catch (err) {
-        const busy = [...this.p.reclaiming, ...this.p.pool.inPreparation()];
-        if (!(err instanceof CellblockError && err.code === 'NO_UID_RANGE') || busy.length === 0) throw err;
-        await Promise.race(busy);
+        // Ranges held here come back (jobs end, reclaims finish, preparations end
+        // up in jobs); ranges held by other processes are not ours to wait for.
+        if (!(err instanceof CellblockError && err.code === 'NO_UID_RANGE') || this.p.uids.held === 0) throw err;
+        await Promise.race([this.p.uids.nextRelease(), ...this.p.pool.inPreparation()]);
       }
     }
   }

@@ -44,6 +44,8 @@ export class SandboxPool {
   /** Sandboxes being given back unused (close() waits for them). */
   private readonly discarding = new Set<Promise<void>>();
   private failedAt = 0;
+  /** Every uid range was taken: no preparation until this process gives one back. */
+  private rangesTaken = false;
   private closed = false;
 
   constructor(private readonly p: SandboxPoolParts, private readonly size: number) {}
@@ -104,7 +106,7 @@ export class SandboxPool {
    * waiting for the kernel: RCU grace periods on cgroup joins and unmounts).
    */
   private refill(): void {
-    while (!this.closed && this.idle.length + this.preparing.size < this.size) {
+    while (!this.closed && !this.rangesTaken && this.idle.length + this.preparing.size < this.size) {
       const making = this.prepare().then(
         (sandbox) => {
           // A job waiting for it gets it (its run is tracked: close() waits for it).
@@ -117,6 +119,7 @@ export class SandboxPool {
         (err: unknown) => {
           this.p.log.warn({ err: errorMessage(err) }, 'could not prepare a sandbox ahead of demand');
           this.failedAt = Date.now();
+          if (err instanceof CellblockError && err.code === 'NO_UID_RANGE') this.pauseUntilRangeReleased();
           this.waiting.shift()?.(undefined);
         },
       );
@@ -129,6 +132,16 @@ export class SandboxPool {
       // Soon after a failure, one at a time.
       if (Date.now() - this.failedAt <= REFILL_BACKOFF_MS) break;
     }
+  }
+
+  /** A preparation now would fail the same way: wait for a range to come back. */
+  private pauseUntilRangeReleased(): void {
+    if (this.rangesTaken) return;
+    this.rangesTaken = true;
+    void this.p.uids.nextRelease().then(() => {
+      this.rangesTaken = false;
+      this.refill();
+    });
   }
 
   private async prepare(): Promise<PreparedSandbox> {

@@ -18,6 +18,8 @@ export interface UidRange {
 
 export class UidRanges {
   private next = 0;
+  private heldHere = 0;
+  private readonly onRelease: (() => void)[] = [];
 
   constructor(
     private readonly dir: string,
@@ -44,13 +46,30 @@ export class UidRanges {
       }
       await fs.promises.writeFile(path.join(claim, 'owner'), formatOwner(this.owner));
       this.next = (index + 1) % this.ranges;
+      this.heldHere++;
       return { index, base: this.base + index * RANGE_SIZE, count: RANGE_SIZE };
     }
     throw new CellblockError('NO_UID_RANGE', `all ${this.ranges} uid ranges are in use: raise CELLBLOCK_UID_RANGES or run fewer jobs at once`);
   }
 
   async release(range: UidRange): Promise<void> {
-    await fs.promises.rm(path.join(this.dir, String(range.index)), { recursive: true, force: true });
+    try {
+      await fs.promises.rm(path.join(this.dir, String(range.index)), { recursive: true, force: true });
+    } finally {
+      // A claim that could not be removed is reconcile's now: not one to wait for here.
+      this.heldHere--;
+      for (const resolve of this.onRelease.splice(0)) resolve();
+    }
+  }
+
+  /** Ranges this process holds now: each comes back with a release() here. */
+  get held(): number {
+    return this.heldHere;
+  }
+
+  /** Resolves at this process's next release(). */
+  nextRelease(): Promise<void> {
+    return new Promise((resolve) => this.onRelease.push(resolve));
   }
 
   /** Take back claims whose owner is gone. Returns how many. */

@@ -126,6 +126,23 @@ test('a job that finds no sandbox ready takes the one being prepared, not one of
   await assertNoLeaks(SCOPE);
 });
 
+test("a job that finds every uid range held by the runner's own jobs waits for one, and the pool does not retry meanwhile", async () => {
+  await prepareTestImage();
+  const records: { level: number; msg?: string }[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void records.push(JSON.parse(line) as { level: number; msg?: string }) });
+  const runner = await runnerWith(1, { uidRanges: 1, log });
+  const first = runner.run(spec({ cmd: ['sh', '-c', 'sleep 0.3; echo first'] }), { jobId: jobId('holds') });
+  await settle(100);
+  const second = await runner.run(spec({ cmd: ['echo', 'second'] }), { jobId: jobId('waitsrange') });
+  assert.equal(second.verdict, 'OK', second.message);
+  assert.equal(second.stdout, 'second\n');
+  assert.equal((await first).stdout, 'first\n');
+  const failedPreparations = records.filter((r) => r.msg === 'could not prepare a sandbox ahead of demand').length;
+  assert.ok(failedPreparations <= 2, `${failedPreparations} failed preparations while waiting`);
+  await runner.close();
+  await assertNoLeaks(SCOPE);
+});
+
 test('when the launcher server dies, its running job is an internal error and the next job gets a new server', async () => {
   await prepareTestImage();
   const runner = await runnerWith(1);

@@ -1,6 +1,7 @@
 // The pool of sandboxes prepared ahead, with fakes for the launcher and cgroups
 // (uid ranges and job directories are real, in a temp dir): a job that finds none
-// ready takes the one being prepared, and is not left waiting when that fails.
+// ready takes the one being prepared, and is not left waiting when that fails;
+// with every uid range taken the pool waits for one to come back.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -55,5 +56,24 @@ test('a take waiting for a preparation that fails is not left waiting: it tries 
   await uids.acquire(); // the only range: every preparation fails
   pool.fill();
   await assert.rejects(pool.take(), /uid ranges are in use/);
+  await pool.close();
+});
+
+test('once every uid range was found taken, the pool prepares nothing until one is given back', async () => {
+  const { pool, uids, launched } = makePool(1);
+  const held = await uids.acquire();
+  let attempts = 0;
+  const acquire = uids.acquire.bind(uids);
+  uids.acquire = async () => {
+    attempts++;
+    return acquire();
+  };
+  pool.fill();
+  await assert.rejects(pool.take(), /uid ranges are in use/);
+  await assert.rejects(pool.take(), /uid ranges are in use/);
+  assert.equal(attempts, 3, "the pool's one, then each take's own: no background retries");
+  await uids.release(held);
+  for (let i = 0; i < 100 && launched() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(launched(), 1, 'prepared again once a range came back');
   await pool.close();
 });
