@@ -265,7 +265,7 @@ class SandboxJob {
   }
 
   /**
-   * A prepared sandbox. When every uid range is taken and this process holds some
+   * A prepared sandbox. When every uid range is taken and this runner holds some
    * (its jobs', its reclaims', its preparations'), wait until one is given back or
    * a preparation ends, and try again.
    */
@@ -275,7 +275,7 @@ class SandboxJob {
         return await this.p.pool.take();
       } catch (err) {
         // Ranges held here come back (jobs end, reclaims finish, preparations end
-        // up in jobs); ranges held by other processes are not ours to wait for.
+        // up in jobs); ranges held by others are not ours to wait for.
         if (!(err instanceof CellblockError && err.code === 'NO_UID_RANGE') || this.p.uids.held === 0) throw err;
         await Promise.race([this.p.uids.nextRelease(), ...this.p.pool.inPreparation()]);
       }

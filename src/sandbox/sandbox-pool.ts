@@ -44,7 +44,7 @@ export class SandboxPool {
   /** Sandboxes being given back unused (close() waits for them). */
   private readonly discarding = new Set<Promise<void>>();
   private failedAt = 0;
-  /** Every uid range was taken: no preparation until this process gives one back. */
+  /** Every uid range was taken: no preparation until one of ours is given back. */
   private rangesTaken = false;
   private closed = false;
 

@@ -62,12 +62,12 @@ export class UidRanges {
     }
   }
 
-  /** Ranges this process holds now: each comes back with a release() here. */
+  /** Ranges acquired here and not released yet: each comes back with a release() here. */
   get held(): number {
     return this.heldHere;
   }
 
-  /** Resolves at this process's next release(). */
+  /** Resolves at the next release() here. */
   nextRelease(): Promise<void> {
     return new Promise((resolve) => this.onRelease.push(resolve));
   }
