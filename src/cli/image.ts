@@ -30,7 +30,7 @@ ${configHelp()}`;
 
 async function openStore(config: CellblockConfig, log: Logger): Promise<ImageStore> {
   const { ImageStore } = await import('../image/store.ts');
-  return new ImageStore(path.join(config.stateDir, 'images'), log, { jobsDir: path.join(config.stateDir, 'jobs') });
+  return new ImageStore(path.join(config.stateDir, 'images'), log);
 }
 
 async function progressFor(verb: string, log: Logger) {

@@ -17,6 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { CellblockError, errnoCode, errorMessage } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { jobsDirIn } from '../sandbox/run-dir.ts';
 import { archiveKind, DirFiles, readArchive, TarFiles, type LayeredImage } from './archive.ts';
 import { DEFAULT_CONFIG, parseImageConfig, readImageConfig, sameConfig } from './config.ts';
 import { decompress, HashTap, sniffCompression } from './decompress.ts';
@@ -49,7 +50,7 @@ export interface ImportOptions {
 }
 
 export interface StoreOptions {
-  /** <state>/jobs: where live jobs record the image they use. Default: next to the store. */
+  /** <state>/run/jobs: where live jobs record the image they use. Default: next to the store. */
   jobsDir?: string;
 }
 
@@ -132,8 +133,8 @@ export class ImageStore {
   constructor(root: string, log: Logger = silentLogger, opts: StoreOptions = {}) {
     this.root = path.resolve(root);
     this.log = log.child({ component: 'image-store' });
-    // The state dir holds images/ and jobs/ side by side.
-    this.jobsDir = opts.jobsDir ?? path.join(path.dirname(this.root), 'jobs');
+    // The state dir holds images/ and run/jobs/ side by side.
+    this.jobsDir = opts.jobsDir ?? jobsDirIn(path.dirname(this.root));
   }
 
   private blobDir(hex: string): string {

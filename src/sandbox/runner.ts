@@ -23,6 +23,7 @@ import { LimitsWatch } from './limits-watch.ts';
 import { CappedOutput } from './output.ts';
 import { currentOwner, type Owner } from './owner.ts';
 import { reconcile } from './reconcile.ts';
+import { ensureRunDir, jobsDirIn, runDirIn, uidsDirIn } from './run-dir.ts';
 import type { ReconcileReport, RunOptions, Runner, RunnerOptions } from './runner-api.ts';
 import { UidRanges } from './uid-ranges.ts';
 import { decideVerdict, type KillReason } from './verdict.ts';
@@ -58,10 +59,11 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const cgroups = detectCgroupDriver({ parentName: opts.cgroupParent ?? 'cellblock' });
   const owner = currentOwner();
   const images = new ImageStore(path.join(opts.stateDir, 'images'), opts.log);
-  const jobsRoot = path.join(opts.stateDir, 'jobs');
+  await ensureRunDir(opts.stateDir, opts.log);
+  const jobsRoot = jobsDirIn(opts.stateDir);
   fs.mkdirSync(jobsRoot, { recursive: true });
   makeTraversable(opts.stateDir, jobsRoot);
-  const uids = new UidRanges(path.join(opts.stateDir, 'uids'), opts.uidBase ?? 0x40000000, opts.uidRanges ?? 1024, owner);
+  const uids = new UidRanges(uidsDirIn(opts.stateDir), opts.uidBase ?? 0x40000000, opts.uidRanges ?? 1024, owner);
   compileProfile(DEFAULT_PROFILE); // fail at start-up, not on the first job
   const launchers = new LauncherServer(launcher);
   launchers.start();
@@ -73,12 +75,12 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
 
 /**
  * Each job's container root (an unprivileged host uid) walks from / to its own job
- * directory: the state dir and jobs/ must be traversable (not listable) by others.
- * Ours are made so; a parent that is not gets a clear error.
+ * directory: the state dir, run/ and run/jobs/ must be traversable (not listable) by
+ * others. Ours are made so; a parent that is not gets a clear error.
  */
 function makeTraversable(stateDir: string, jobsRoot: string): void {
-  for (const dir of [jobsRoot, stateDir]) fs.chmodSync(dir, (fs.statSync(dir).mode & 0o7777) | 0o111);
-  fs.chmodSync(jobsRoot, 0o711);
+  fs.chmodSync(stateDir, (fs.statSync(stateDir).mode & 0o7777) | 0o111);
+  for (const dir of [jobsRoot, runDirIn(stateDir)]) fs.chmodSync(dir, 0o711);
   for (let dir = path.dirname(path.resolve(stateDir)); ; dir = path.dirname(dir)) {
     if ((fs.statSync(dir).mode & 0o001) === 0) {
       throw new CellblockError('INVALID_CONFIG', `${dir} is not traversable by other users, so sandboxes cannot reach their job directories below ${stateDir}: chmod o+x ${dir}, or choose another CELLBLOCK_STATE_DIR`);

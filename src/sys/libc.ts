@@ -88,3 +88,21 @@ export function sendWithFds(socket: number, text: string, fds: readonly number[]
 export function closeFd(fd: number): void {
   if ((closeFn(fd) as number) < 0) throw new SyscallError('close', lastErrno());
 }
+
+const mountFn = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+const umount2 = libc.func('int umount2(const char *target, int flags)');
+const MS_NOSUID = 2;
+const MS_NODEV = 4;
+
+/**
+ * Mounts a fresh tmpfs (nosuid, nodev) on `target`, with the given options (mode=, size=).
+ * Not noexec: a job's files are an overlay layer in it, and may be programs.
+ */
+export function mountTmpfs(target: string, options: string): void {
+  if ((mountFn('tmpfs', target, 'tmpfs', MS_NOSUID | MS_NODEV, options) as number) < 0) throw new SyscallError(`mount tmpfs on ${target}`, lastErrno());
+}
+
+/** Unmounts what is mounted on `target` (the topmost mount there). */
+export function unmount(target: string): void {
+  if ((umount2(target, 0) as number) < 0) throw new SyscallError(`umount ${target}`, lastErrno());
+}

@@ -1,10 +1,11 @@
 // After every test that makes sandboxes: nothing may be left on the host. No job
-// cgroups, no job directories, no uid claims, no mounts, no processes running
-// under a job's host ids, no launcher processes.
+// cgroups, no job directories, no uid claims, no mounts (but the state dir's run/
+// tmpfs), no processes running under a job's host ids, no launcher processes.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { detectCgroupDriver } from '../../src/cgroup/index.ts';
+import { jobsDirIn, runDirIn, uidsDirIn } from '../../src/sandbox/run-dir.ts';
 
 export interface LeakScope {
   stateDir: string;
@@ -36,12 +37,13 @@ export function leftovers(scope: LeakScope): string[] {
   const problems: string[] = [];
   const cgroups = detectCgroupDriver({ parentName: scope.cgroupParent }).list();
   if (cgroups.length > 0) problems.push(`job cgroups: ${cgroups.join(', ')}`);
-  for (const sub of ['jobs', 'uids']) {
-    const dir = path.join(scope.stateDir, sub);
+  for (const dir of [jobsDirIn(scope.stateDir), uidsDirIn(scope.stateDir)]) {
     const entries = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
-    if (entries.length > 0) problems.push(`${sub}/: ${entries.join(', ')}`);
+    if (entries.length > 0) problems.push(`${path.relative(scope.stateDir, dir)}/: ${entries.join(', ')}`);
   }
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(scope.stateDir));
+  // The run/ tmpfs itself stays, as /run does; nothing may be mounted in it or elsewhere below the state dir.
+  const runDir = runDirIn(scope.stateDir);
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(scope.stateDir) && l.split(' ')[4] !== runDir);
   if (mounts.length > 0) problems.push(`mounts: ${mounts.join(' | ')}`);
   const hi = scope.uidBase + scope.uidRanges * 65536;
   // Everything a sandbox runs has a host uid in the scope's ranges; a supervisor

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ImageStore } from '../../../src/image/store.ts';
 import { currentOwner, formatOwner } from '../../../src/sandbox/owner.ts';
+import { jobsDirIn } from '../../../src/sandbox/run-dir.ts';
 import { skipUnlessRoot, tempDir } from './helpers.ts';
 import { writeTar } from './tar-fixture.ts';
 
@@ -82,7 +83,7 @@ describe('the image cache across processes and jobs', { skip: skipUnlessRoot }, 
     const state = tempDir('state');
     const store = new ImageStore(path.join(state, 'images'));
     const image = await store.importFile(BUSYBOX_TAR, 'busy');
-    const job = fakeLiveJob(path.join(state, 'jobs'), 'job-1', image.digest);
+    const job = fakeLiveJob(jobsDirIn(state), 'job-1', image.digest);
     assert.equal(store.inspect('busy').inUse, true);
     await assert.rejects(store.remove('busy'), (err: Error) => err.name === 'ImageInUseError' && /in use by a running job/.test(err.message));
     const report = store.gc({ budgetBytes: 0 });
@@ -127,7 +128,7 @@ describe('the image cache across processes and jobs', { skip: skipUnlessRoot }, 
       const f = path.join(store.root, 'blobs', img.digest.slice(7), 'last-used');
       utimesSync(f, t - ago, t - ago);
     }
-    fakeLiveJob(path.join(state, 'jobs'), 'job-2', mid.digest);
+    fakeLiveJob(jobsDirIn(state), 'job-2', mid.digest);
 
     const report = store.gc({ budgetBytes: 4 * MiB });
     assert.deepEqual(report.removed.map((r) => [r.digest, r.reason, r.refs]), [

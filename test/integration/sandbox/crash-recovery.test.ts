@@ -9,12 +9,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { detectCgroupDriver } from '../../../src/cgroup/index.ts';
+import { jobsDirIn } from '../../../src/sandbox/run-dir.ts';
 import type { Runner } from '../../../src/sandbox/runner.ts';
 import { assertNoLeaks, leftovers } from '../../helpers/leaks.ts';
 import { jobId, SCOPE, spec, TEST_IMAGE, TEST_STATE_DIR, testRunner, scopeEnv } from '../../helpers/sandbox.ts';
 
 const CLI = fileURLToPath(new URL('../../../bin/cellblock', import.meta.url));
-const JOBS = path.join(TEST_STATE_DIR, 'jobs');
+const JOBS = jobsDirIn(TEST_STATE_DIR);
 
 async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -44,7 +45,7 @@ test('a SIGKILLed worker leaves no process, and reconcile removes the rest', asy
   await until('the job processes to die with the worker', () => !leftovers(SCOPE).some((p) => p.startsWith('processes:')), 5000);
 
   const left = leftovers(SCOPE);
-  assert.ok(left.some((p) => p.startsWith('jobs/')), `job dir left: ${left.join('; ')}`);
+  assert.ok(left.some((p) => p.startsWith('run/jobs/')), `job dir left: ${left.join('; ')}`);
   assert.ok(left.some((p) => p.startsWith('job cgroups:')), 'cgroup left');
   assert.ok(!left.some((p) => p.startsWith('mounts:')), 'no mount is ever visible on the host');
 

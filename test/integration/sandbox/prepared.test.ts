@@ -52,7 +52,7 @@ test('prepared sandboxes run one job each, and none is left after close', async 
   const waiting = leftovers(SCOPE);
   assert.equal(launchers().server.length, 1, 'one launcher server');
   assert.equal(launchers().supervisors.length, 2, 'two supervisors wait for jobs');
-  assert.ok(waiting.some((p) => p.startsWith('job cgroups:')) && waiting.some((p) => p.startsWith('jobs/:')), `prepared: ${waiting.join('; ')}`);
+  assert.ok(waiting.some((p) => p.startsWith('job cgroups:')) && waiting.some((p) => p.startsWith('run/jobs/:')), `prepared: ${waiting.join('; ')}`);
   const results = await Promise.all([1, 2, 3, 4, 5].map((i) => runner.run(spec({ cmd: ['sh', '-c', `echo ${i}; sleep 0.2; cat /proc/self/uid_map`] }), { jobId: jobId(`warm${i}`) })));
   results.forEach((r, i) => {
     assert.equal(r.verdict, 'OK', r.message);
