@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode } from '../errors.ts';
 import { IMAGE_FILE, OWNER_FILE } from '../sandbox/job-dir.ts';
-import { isAlive, readOwner } from '../sandbox/owner.ts';
+import { isAlive, readOwner, readRecord } from '../sandbox/owner.ts';
 import { digestHex } from './ref.ts';
 
 const TOUCH_EVERY_MS = 60_000;
@@ -24,12 +24,8 @@ export function digestsInUse(jobsDir: string): Set<string> {
     throw err;
   }
   for (const id of ids) {
-    let text: string;
-    try {
-      text = fs.readFileSync(path.join(jobsDir, id, IMAGE_FILE), 'utf8');
-    } catch {
-      continue; // no image recorded (yet, or any more)
-    }
+    const text = readRecord(path.join(jobsDir, id, IMAGE_FILE));
+    if (text === undefined) continue; // no image recorded (yet, or any more)
     const hex = digestHex(text.trim());
     const owner = readOwner(path.join(jobsDir, id, OWNER_FILE));
     if (hex !== undefined && owner !== undefined && isAlive(owner)) used.add(hex);

@@ -1,16 +1,21 @@
-// The per-sandbox directory on the host: <stateDir>/jobs/<sandbox id>/ with an owner file
-// (for reconcile), the job's files as an extra read-only lower layer, and the
-// empty mount points the launcher mounts on inside its own mount namespace.
-// Only cellblock writes here; the job's writes go to its tmpfs upper layer.
+// The per-sandbox directory on the host: <stateDir>/run/jobs/<sandbox id>/ with an owner
+// record (for reconcile), the image it runs (for image GC), the job's files as an extra
+// read-only lower layer, and the empty mount points the launcher mounts on inside its
+// own mount namespace. Only cellblock writes here; the job's writes go to its tmpfs
+// upper layer. Its layout is known, so it is removed entry by entry, not walked.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JobSpec } from '../job/spec.ts';
-import { formatOwner, type Owner } from './owner.ts';
+import { errnoCode } from '../errors.ts';
+import { writeOwner, type Owner } from './owner.ts';
 import type { UidRange } from './uid-ranges.ts';
 
 export const OWNER_FILE = 'owner';
 /** The digest of the image the job runs: the image store keeps it while the job lives. */
 export const IMAGE_FILE = 'image';
+const FILES_LAYER = 'files';
+/** Made by the launcher (native/src/mounts.c), empty again once its mount namespace is gone. */
+const MOUNT_POINTS = ['lower', 'rw', 'merged'];
 
 /** What stageFiles needs: the job's files, and its cwd and user as resolved against the image. */
 export type StagedSpec = Pick<JobSpec, 'files'> & { cwd: string; user: { uid: number; gid: number } };
@@ -18,9 +23,13 @@ export type StagedSpec = Pick<JobSpec, 'files'> & { cwd: string; user: { uid: nu
 export class JobDir {
   private constructor(readonly path: string) {}
 
-  /** Records the image digest, so `image rm` and GC leave it alone while the job lives. */
+  /**
+   * Records the image digest (a record, see owner.ts), so `image rm` and GC leave it
+   * alone while the job lives. On the job's path: one symlink(2) in a tmpfs, made here
+   * rather than through the thread pool.
+   */
   recordImage(digest: string): void {
-    fs.writeFileSync(path.join(this.path, IMAGE_FILE), `${digest}\n`);
+    fs.symlinkSync(digest, path.join(this.path, IMAGE_FILE));
   }
 
   /**
@@ -31,7 +40,7 @@ export class JobDir {
   stageFiles(spec: StagedSpec, range: UidRange, rootfs: string): string | undefined {
     const cwdInImage = isDirectory(path.join(rootfs, spec.cwd));
     if (spec.files.length === 0 && cwdInImage) return undefined;
-    const layer = path.join(this.path, 'files');
+    const layer = path.join(this.path, FILES_LAYER);
     const userUid = range.base + spec.user.uid;
     const userGid = range.base + spec.user.gid;
     const made = new Set<string>();
@@ -68,14 +77,29 @@ export class JobDir {
   static async create(jobsRoot: string, name: string, owner: Owner, range: UidRange): Promise<JobDir> {
     const dir = path.join(jobsRoot, name);
     await fs.promises.mkdir(dir, { mode: 0o700 });
-    await fs.promises.writeFile(path.join(dir, OWNER_FILE), formatOwner(owner));
+    await writeOwner(path.join(dir, OWNER_FILE), owner);
     await fs.promises.chown(dir, range.base, range.base);
     return new JobDir(dir);
   }
 
-  /** Off the event loop: the former mount points take the kernel a while to let go of. */
+  /**
+   * Off the event loop, what it holds, the owner record last, then the directory. Where
+   * that fails (a former mount point the kernel has not let go of yet, or anything
+   * unexpected in it), the long way: a recursive remove that retries.
+   */
   async remove(): Promise<void> {
-    await fs.promises.rm(this.path, { recursive: true, force: true, maxRetries: 3 });
+    const at = (name: string): string => path.join(this.path, name);
+    try {
+      await Promise.all([
+        absent(fs.promises.unlink(at(IMAGE_FILE))),
+        absent(fs.promises.rm(at(FILES_LAYER), { recursive: true, force: true })),
+        ...MOUNT_POINTS.map((name) => absent(fs.promises.rmdir(at(name)))),
+      ]);
+      await absent(fs.promises.unlink(at(OWNER_FILE)));
+      await absent(fs.promises.rmdir(this.path));
+    } catch {
+      await fs.promises.rm(this.path, { recursive: true, force: true, maxRetries: 3 });
+    }
   }
 }
 
@@ -84,5 +108,14 @@ function isDirectory(p: string): boolean {
     return fs.lstatSync(p).isDirectory();
   } catch {
     return false;
+  }
+}
+
+/** Settles once `op` has removed its entry or found it gone already (ENOENT). */
+async function absent(op: Promise<void>): Promise<void> {
+  try {
+    await op;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
   }
 }

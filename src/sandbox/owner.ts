@@ -1,6 +1,9 @@
 // Identifies a live process across pid reuse (pid + start time from /proc), so
-// leftovers of a dead worker can be told from a live worker's sandboxes.
+// leftovers of a dead worker can be told from a live worker's sandboxes. Per-job
+// records (owner, image) are symlinks whose target is the text: one symlink() makes
+// one, atomically, where a file takes open, write and close.
 import fs from 'node:fs';
+import { errnoCode } from '../errors.ts';
 
 export interface Owner {
   pid: number;
@@ -36,11 +39,27 @@ export function isAlive(o: Owner): boolean {
   return startTimeOf(o.pid) === o.startTime;
 }
 
-/** Owner recorded in `file`; undefined if the file is missing or unreadable. */
-export function readOwner(file: string): Owner | undefined {
+/** The text recorded at `at`: a symlink's target, or a file's contents; undefined if missing or unreadable. */
+export function readRecord(at: string): string | undefined {
   try {
-    return parseOwner(fs.readFileSync(file, 'utf8'));
+    return fs.readlinkSync(at);
+  } catch (err) {
+    if (errnoCode(err) !== 'EINVAL') return undefined; // EINVAL: not a symlink, so a file
+  }
+  try {
+    return fs.readFileSync(at, 'utf8');
   } catch {
     return undefined;
   }
+}
+
+/** Records `o` as the owner at `at`, in one call; fails with EEXIST when `at` exists. */
+export async function writeOwner(at: string, o: Owner): Promise<void> {
+  await fs.promises.symlink(formatOwner(o).trim(), at);
+}
+
+/** Owner recorded at `at` (a record or a file); undefined if missing or unreadable. */
+export function readOwner(at: string): Owner | undefined {
+  const text = readRecord(at);
+  return text === undefined ? undefined : parseOwner(text);
 }

@@ -1,11 +1,11 @@
 // Hands out host uid/gid ranges, one per running job, so no two jobs on a host
-// (even of different workers) share ids. A claim is a directory made with
-// mkdir (atomic across processes) holding its owner; a dead owner's claims are
-// taken back by reconcile.
+// (even of different workers) share ids. A claim is a record of its owner at
+// uids/<index> (a symlink: one call, atomic across processes, EEXIST when the
+// range is taken); a dead owner's claims are taken back by reconcile.
 import fs from 'node:fs';
 import path from 'node:path';
 import { CellblockError, errnoCode } from '../errors.ts';
-import { formatOwner, isAlive, readOwner, type Owner } from './owner.ts';
+import { isAlive, readOwner, writeOwner, type Owner } from './owner.ts';
 
 export const RANGE_SIZE = 65536;
 
@@ -37,14 +37,12 @@ export class UidRanges {
   async acquire(): Promise<UidRange> {
     for (let tried = 0; tried < this.ranges; tried++) {
       const index = (this.next + tried) % this.ranges;
-      const claim = path.join(this.dir, String(index));
       try {
-        await fs.promises.mkdir(claim);
+        await writeOwner(path.join(this.dir, String(index)), this.owner);
       } catch (err) {
         if (errnoCode(err) === 'EEXIST') continue;
         throw err;
       }
-      await fs.promises.writeFile(path.join(claim, 'owner'), formatOwner(this.owner));
       this.next = (index + 1) % this.ranges;
       this.heldHere++;
       return { index, base: this.base + index * RANGE_SIZE, count: RANGE_SIZE };
@@ -54,7 +52,9 @@ export class UidRanges {
 
   async release(range: UidRange): Promise<void> {
     try {
-      await fs.promises.rm(path.join(this.dir, String(range.index)), { recursive: true, force: true });
+      await fs.promises.unlink(path.join(this.dir, String(range.index)));
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
     } finally {
       // A claim that could not be removed is reconcile's now: not one to wait for here.
       this.heldHere--;
@@ -77,9 +77,9 @@ export class UidRanges {
     let n = 0;
     for (const name of fs.readdirSync(this.dir)) {
       const claim = path.join(this.dir, name);
-      const owner = readOwner(path.join(claim, 'owner'));
-      // A claim without an owner file is either being made right now or left by a
-      // crash between mkdir and write; only the latter is old.
+      const owner = readOwner(claim);
+      // A claim is made whole in one call: one that names no owner is no claim of ours
+      // (a stray file, say); taken away once it is old.
       if (owner ? !isAlive(owner) : isOlderThan(claim, 60_000)) {
         fs.rmSync(claim, { recursive: true, force: true });
         n++;
@@ -91,7 +91,7 @@ export class UidRanges {
 
 function isOlderThan(p: string, ms: number): boolean {
   try {
-    return Date.now() - fs.statSync(p).mtimeMs > ms;
+    return Date.now() - fs.lstatSync(p).mtimeMs > ms;
   } catch {
     return false;
   }

@@ -41,9 +41,13 @@ export function leftovers(scope: LeakScope): string[] {
     const entries = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
     if (entries.length > 0) problems.push(`${path.relative(scope.stateDir, dir)}/: ${entries.join(', ')}`);
   }
-  // The run/ tmpfs itself stays, as /run does; nothing may be mounted in it or elsewhere below the state dir.
+  // The run/ tmpfs itself stays, as /run does; nothing may be mounted in it or elsewhere below the
+  // state dir (a path below it, not merely starting with the same characters: another scope's).
   const runDir = runDirIn(scope.stateDir);
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(scope.stateDir) && l.split(' ')[4] !== runDir);
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => {
+    const at = l.split(' ')[4] ?? '';
+    return (at === scope.stateDir || at.startsWith(`${scope.stateDir}/`)) && at !== runDir;
+  });
   if (mounts.length > 0) problems.push(`mounts: ${mounts.join(' | ')}`);
   const hi = scope.uidBase + scope.uidRanges * 65536;
   // Everything a sandbox runs has a host uid in the scope's ranges; a supervisor
