@@ -1,7 +1,7 @@
 // At start-up, remove what a crashed worker left: job directories whose owner
 // process is gone, their cgroups (killing anything still inside), cgroups with
 // no job directory at all, and uid range claims. Live workers' sandboxes are
-// recognised by their owner file and left alone.
+// recognised by their owner record and left alone.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CgroupDriver } from '../cgroup/index.ts';
@@ -12,7 +12,7 @@ import { isAlive, readOwner } from './owner.ts';
 import type { ReconcileReport } from './runner-api.ts';
 import type { UidRanges } from './uid-ranges.ts';
 
-/** A job dir without an owner file younger than this may be mid-creation. */
+/** A job dir without an owner record younger than this may be mid-creation. */
 const GRACE_MS = 60_000;
 
 export interface ReconcileParts {
