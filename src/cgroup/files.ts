@@ -22,13 +22,6 @@ export function writeText(fs: CgroupFs, path: string, data: string): void {
   }
 }
 
-/** Like writeText, but for files that may legitimately be absent (kernel config, older kernels). */
-export function writeIfPresent(fs: CgroupFs, path: string, data: string): boolean {
-  if (!fs.exists(path)) return false;
-  writeText(fs, path, data);
-  return true;
-}
-
 /** A file holding one number. Counters can exceed 2^53; a double is precise enough for stats. */
 export function readNumber(fs: CgroupFs, path: string): number {
   const text = readText(fs, path).trim();

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { readText } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
+import type { InterfaceFiles } from '../interface-files.ts';
 
 // The throttle files are filled whatever the I/O scheduler; the plain ones only under
 // CFQ/BFQ. _recursive also counts child cgroups the job may have made.
@@ -28,9 +29,9 @@ export function parseServiceBytes(text: string): { readBytes: number; writeBytes
 }
 
 /** Zeros when blkio is not mounted (it is optional: stats only, no limit depends on it). */
-export function readIoStats(fs: CgroupFs, dir: string | undefined): { readBytes: number; writeBytes: number } {
+export function readIoStats(fs: CgroupFs, files: InterfaceFiles, dir: string | undefined): { readBytes: number; writeBytes: number } {
   if (dir === undefined) return { readBytes: 0, writeBytes: 0 };
-  const source = SOURCES.map((name) => join(dir, name)).find((path) => fs.exists(path));
+  const source = SOURCES.map((name) => join(dir, name)).find((path) => files.has(path));
   if (source === undefined) return { readBytes: 0, writeBytes: 0 };
   return parseServiceBytes(readText(fs, source));
 }

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { flatKey, readFlatKeyed, readNumber } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
+import type { InterfaceFiles } from '../interface-files.ts';
 
 const nsToUs = (ns: number): number => Math.floor(ns / 1000);
 
@@ -14,9 +15,9 @@ export function readCpuUsageUs(fs: CgroupFs, dir: string): number {
   return nsToUs(readNumber(fs, join(dir, 'cpuacct.usage')));
 }
 
-export function readCpuStats(fs: CgroupFs, dir: string): { userUs: number; systemUs: number } {
+export function readCpuStats(fs: CgroupFs, files: InterfaceFiles, dir: string): { userUs: number; systemUs: number } {
   const user = join(dir, 'cpuacct.usage_user');
-  if (fs.exists(user)) {
+  if (files.has(user)) {
     return { userUs: nsToUs(readNumber(fs, user)), systemUs: nsToUs(readNumber(fs, join(dir, 'cpuacct.usage_sys'))) };
   }
   // Kernels before 4.7 have only the coarse tick counts.

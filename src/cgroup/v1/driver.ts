@@ -4,6 +4,7 @@
 import { CellblockError, errnoCode, errorMessage } from '../../errors.ts';
 import type { CgroupDriver, CgroupLimits, JobCgroup } from '../driver.ts';
 import type { CgroupFs } from '../fs.ts';
+import { InterfaceFiles } from '../interface-files.ts';
 import { assertLimits } from '../limits.ts';
 import { assertCgroupName } from '../names.ts';
 import { ensureCgroupDir } from '../parent-dir.ts';
@@ -14,6 +15,7 @@ import { V1JobCgroup } from './job-cgroup.ts';
 export class V1Driver implements CgroupDriver {
   readonly version = 1 as const;
   readonly parents: readonly string[];
+  private readonly files: InterfaceFiles;
 
   private constructor(
     private readonly fs: CgroupFs,
@@ -21,6 +23,7 @@ export class V1Driver implements CgroupDriver {
     private readonly timing: CgroupTiming,
   ) {
     this.parents = hierarchies.map((h) => h.parentDir);
+    this.files = new InterfaceFiles(fs);
   }
 
   /** Creates the `cellblock` parents (only those: the worker's own cgroups are not ours). */
@@ -32,7 +35,7 @@ export class V1Driver implements CgroupDriver {
   create(name: string, limits?: CgroupLimits): JobCgroup {
     assertCgroupName(name);
     if (limits) assertLimits(limits);
-    const job = new V1JobCgroup(this.fs, name, this.hierarchies, this.timing);
+    const job = new V1JobCgroup(this.fs, this.files, name, this.hierarchies, this.timing);
     const created: string[] = [];
     try {
       for (const dir of job.dirs) {
@@ -61,7 +64,7 @@ export class V1Driver implements CgroupDriver {
 
   async createEmpty(name: string): Promise<JobCgroup> {
     assertCgroupName(name);
-    const job = new V1JobCgroup(this.fs, name, this.hierarchies, this.timing);
+    const job = new V1JobCgroup(this.fs, this.files, name, this.hierarchies, this.timing);
     const made = await Promise.allSettled(job.dirs.map((dir) => this.fs.makeDir(dir)));
     const failed = made.findIndex((r) => r.status === 'rejected');
     if (failed >= 0) {
@@ -92,6 +95,6 @@ export class V1Driver implements CgroupDriver {
 
   open(name: string): JobCgroup {
     assertCgroupName(name);
-    return new V1JobCgroup(this.fs, name, this.hierarchies, this.timing);
+    return new V1JobCgroup(this.fs, this.files, name, this.hierarchies, this.timing);
   }
 }

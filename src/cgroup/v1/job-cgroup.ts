@@ -5,6 +5,7 @@ import { CellblockError } from '../../errors.ts';
 import type { CgroupLimits, CgroupStats, JobCgroup } from '../driver.ts';
 import { assertLimits } from '../limits.ts';
 import type { CgroupFs } from '../fs.ts';
+import type { InterfaceFiles } from '../interface-files.ts';
 import { applyCpuLimit } from './cpu.ts';
 import { applyMemoryLimit } from './memory.ts';
 import { applyPidsLimit } from './pids.ts';
@@ -28,6 +29,8 @@ export class V1JobCgroup implements JobCgroup {
 
   constructor(
     private readonly fs: CgroupFs,
+    /** The driver's: which optional files this kernel has, learned once. */
+    private readonly files: InterfaceFiles,
     readonly name: string,
     hierarchies: readonly V1Hierarchy[],
     private readonly timing: CgroupTiming,
@@ -48,7 +51,7 @@ export class V1JobCgroup implements JobCgroup {
 
   applyLimits(limits: CgroupLimits): void {
     assertLimits(limits);
-    applyMemoryLimit(this.fs, this.dirOf('memory'), limits.memoryBytes);
+    applyMemoryLimit(this.fs, this.files, this.dirOf('memory'), limits.memoryBytes);
     applyCpuLimit(this.fs, this.dirOf('cpu'), limits.cpus);
     applyPidsLimit(this.fs, this.dirOf('pids'), limits.pids);
   }
@@ -58,16 +61,16 @@ export class V1JobCgroup implements JobCgroup {
   }
 
   stats(): CgroupStats {
-    const cpu = readCpuStats(this.fs, this.dirOf('cpuacct'));
+    const cpu = readCpuStats(this.fs, this.files, this.dirOf('cpuacct'));
     const memory = readMemoryStats(this.fs, this.dirOf('memory'));
-    const io = readIoStats(this.fs, this.byController.get('blkio'));
+    const io = readIoStats(this.fs, this.files, this.byController.get('blkio'));
     return {
       cpuUserUs: cpu.userUs,
       cpuSystemUs: cpu.systemUs,
       memoryPeakBytes: memory.peakBytes,
       memoryPeakSource: memory.peakSource,
       oomKills: memory.oomKills,
-      pidsPeak: readPidsPeak(this.fs, this.dirOf('pids')),
+      pidsPeak: readPidsPeak(this.fs, this.files, this.dirOf('pids')),
       ioReadBytes: io.readBytes,
       ioWriteBytes: io.writeBytes,
     };

@@ -4,6 +4,7 @@
 import { CellblockError, errnoCode, errorMessage } from '../../errors.ts';
 import type { CgroupDriver, CgroupLimits, JobCgroup } from '../driver.ts';
 import type { CgroupFs } from '../fs.ts';
+import { InterfaceFiles } from '../interface-files.ts';
 import { assertLimits } from '../limits.ts';
 import { assertCgroupName } from '../names.ts';
 import type { CgroupTiming } from '../timing.ts';
@@ -13,6 +14,7 @@ import { V2JobCgroup } from './job-cgroup.ts';
 export class V2Driver implements CgroupDriver {
   readonly version = 2 as const;
   readonly parents: readonly string[];
+  private readonly files: InterfaceFiles;
 
   private constructor(
     private readonly fs: CgroupFs,
@@ -20,6 +22,7 @@ export class V2Driver implements CgroupDriver {
     private readonly timing: CgroupTiming,
   ) {
     this.parents = [layout.parentDir];
+    this.files = new InterfaceFiles(fs);
   }
 
   static setup(
@@ -33,7 +36,7 @@ export class V2Driver implements CgroupDriver {
   create(name: string, limits?: CgroupLimits): JobCgroup {
     assertCgroupName(name);
     if (limits) assertLimits(limits);
-    const job = new V2JobCgroup(this.fs, name, this.layout.parentDir, this.timing);
+    const job = new V2JobCgroup(this.fs, this.files, name, this.layout.parentDir, this.timing);
     try {
       this.fs.mkdir(job.dir);
     } catch (err) {
@@ -55,7 +58,7 @@ export class V2Driver implements CgroupDriver {
 
   async createEmpty(name: string): Promise<JobCgroup> {
     assertCgroupName(name);
-    const job = new V2JobCgroup(this.fs, name, this.layout.parentDir, this.timing);
+    const job = new V2JobCgroup(this.fs, this.files, name, this.layout.parentDir, this.timing);
     try {
       await this.fs.makeDir(job.dir);
     } catch (err) {
@@ -78,6 +81,6 @@ export class V2Driver implements CgroupDriver {
 
   open(name: string): JobCgroup {
     assertCgroupName(name);
-    return new V2JobCgroup(this.fs, name, this.layout.parentDir, this.timing);
+    return new V2JobCgroup(this.fs, this.files, name, this.layout.parentDir, this.timing);
   }
 }

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { parseNestedKeyed, readText } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
+import type { InterfaceFiles } from '../interface-files.ts';
 
 /** "MAJ:MIN rbytes=N wbytes=N rios=N ..." per device; other keys (dbytes, debug stats) ignored. */
 export function parseIoStat(text: string): { readBytes: number; writeBytes: number } {
@@ -18,8 +19,8 @@ export function parseIoStat(text: string): { readBytes: number; writeBytes: numb
 }
 
 /** Zeros when io is not enabled for the job (it is optional in the delegation). */
-export function readIoStats(fs: CgroupFs, dir: string): { readBytes: number; writeBytes: number } {
+export function readIoStats(fs: CgroupFs, files: InterfaceFiles, dir: string): { readBytes: number; writeBytes: number } {
   const path = join(dir, 'io.stat');
-  if (!fs.exists(path)) return { readBytes: 0, writeBytes: 0 };
+  if (!files.has(path)) return { readBytes: 0, writeBytes: 0 };
   return parseIoStat(readText(fs, path));
 }

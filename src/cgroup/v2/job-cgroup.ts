@@ -5,6 +5,7 @@ import { CellblockError } from '../../errors.ts';
 import type { CgroupLimits, CgroupStats, JobCgroup } from '../driver.ts';
 import { assertLimits } from '../limits.ts';
 import type { CgroupFs } from '../fs.ts';
+import type { InterfaceFiles } from '../interface-files.ts';
 import { applyCpuLimit } from './cpu.ts';
 import { applyMemoryLimit } from './memory.ts';
 import { applyPidsLimit } from './pids.ts';
@@ -25,6 +26,8 @@ export class V2JobCgroup implements JobCgroup {
 
   constructor(
     private readonly fs: CgroupFs,
+    /** The driver's: which optional files this kernel has, learned once. */
+    private readonly files: InterfaceFiles,
     readonly name: string,
     parentDir: string,
     private readonly timing: CgroupTiming,
@@ -35,7 +38,7 @@ export class V2JobCgroup implements JobCgroup {
 
   applyLimits(limits: CgroupLimits): void {
     assertLimits(limits);
-    applyMemoryLimit(this.fs, this.dir, limits.memoryBytes);
+    applyMemoryLimit(this.fs, this.files, this.dir, limits.memoryBytes);
     applyCpuLimit(this.fs, this.dir, limits.cpus);
     applyPidsLimit(this.fs, this.dir, limits.pids);
   }
@@ -46,15 +49,15 @@ export class V2JobCgroup implements JobCgroup {
 
   stats(): CgroupStats {
     const cpu = readCpuStat(this.fs, this.dir);
-    const memory = readMemoryStats(this.fs, this.dir);
-    const io = readIoStats(this.fs, this.dir);
+    const memory = readMemoryStats(this.fs, this.files, this.dir);
+    const io = readIoStats(this.fs, this.files, this.dir);
     return {
       cpuUserUs: cpu.userUs,
       cpuSystemUs: cpu.systemUs,
       memoryPeakBytes: memory.peakBytes,
       memoryPeakSource: memory.peakSource,
       oomKills: memory.oomKills,
-      pidsPeak: readPidsPeak(this.fs, this.dir),
+      pidsPeak: readPidsPeak(this.fs, this.files, this.dir),
       ioReadBytes: io.readBytes,
       ioWriteBytes: io.writeBytes,
     };

@@ -2,14 +2,16 @@
 // MEMORY_LIMIT verdict is decided from.
 
 import { join } from 'node:path';
-import { flatKey, readFlatKeyed, readNumber, writeIfPresent, writeText } from '../files.ts';
+import { flatKey, readFlatKeyed, readNumber, writeText } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
+import type { InterfaceFiles } from '../interface-files.ts';
 
-export function applyMemoryLimit(fs: CgroupFs, dir: string, bytes: number): void {
+export function applyMemoryLimit(fs: CgroupFs, files: InterfaceFiles, dir: string, bytes: number): void {
   writeText(fs, join(dir, 'memory.max'), String(bytes));
   // Absent when the kernel has no swap accounting; then there is no swap to forbid either
   // way (swap.max is independent of memory.max on v2, unlike v1's memsw).
-  writeIfPresent(fs, join(dir, 'memory.swap.max'), '0');
+  const swapMax = join(dir, 'memory.swap.max');
+  if (files.has(swapMax)) writeText(fs, swapMax, '0');
 }
 
 export interface V2MemoryStats {
@@ -18,11 +20,11 @@ export interface V2MemoryStats {
   oomKills: number;
 }
 
-export function readMemoryStats(fs: CgroupFs, dir: string): V2MemoryStats {
+export function readMemoryStats(fs: CgroupFs, files: InterfaceFiles, dir: string): V2MemoryStats {
   // memory.peak arrived in 5.19. Without it memory.current is all there is: read after the
   // job ended it is the usage left behind, not a peak, and peakSource says so.
   const peak = join(dir, 'memory.peak');
-  const source = fs.exists(peak) ? 'memory.peak' : 'memory.current';
+  const source = files.has(peak) ? 'memory.peak' : 'memory.current';
   // memory.events, not memory.events.local: the hierarchical count includes kills in child
   // cgroups a job may create inside its cgroup namespace, and every process below the job
   // cgroup is the job's. (A host mounted with memory_localevents makes this file local;

@@ -4,12 +4,13 @@
 import { join } from 'node:path';
 import { readNumber, writeText } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
+import type { InterfaceFiles } from '../interface-files.ts';
 
 export function applyPidsLimit(fs: CgroupFs, dir: string, max: number): void {
   writeText(fs, join(dir, 'pids.max'), String(max));
 }
 
-export function readPidsPeak(fs: CgroupFs, dir: string): number | null {
+export function readPidsPeak(fs: CgroupFs, files: InterfaceFiles, dir: string): number | null {
   const path = join(dir, 'pids.peak');
-  return fs.exists(path) ? readNumber(fs, path) : null;
+  return files.has(path) ? readNumber(fs, path) : null;
 }
