@@ -102,6 +102,37 @@ static int push(char ***list, size_t *n, char *value)
 	return 0;
 }
 
+/* "N FILE VALUE": VALUE (the rest of the entry, spaces and all) into FILE, a plain
+ * name in the sandbox's Nth cgroup directory (stage one has named them). */
+static int parse_cgroup_write(struct config *cfg, char *entry, int optional)
+{
+	struct cgroup_write *w;
+	char *file, *value, *end;
+	unsigned long dir;
+
+	if (cfg->n_cgroup_writes == MAX_CGROUP_WRITES) {
+		errno = E2BIG;
+		return fail("config: too many cgroup writes");
+	}
+	errno = 0;
+	dir = strtoul(entry, &end, 10);
+	if (entry[0] < '0' || entry[0] > '9' || errno != 0 || *end != ' ' || dir >= (unsigned long)cfg->n_cgroups)
+		goto bad;
+	file = end + 1;
+	value = strchr(file, ' ');
+	if (!value || value == file)
+		goto bad;
+	*value++ = '\0';
+	if (*value == '\0' || strchr(file, '/') || strcmp(file, ".") == 0 || strcmp(file, "..") == 0)
+		goto bad;
+	w = &cfg->cgroup_writes[cfg->n_cgroup_writes++];
+	*w = (struct cgroup_write){ .file = file, .value = value, .dir = (int)dir, .optional = optional };
+	return 0;
+bad:
+	errno = EINVAL;
+	return fail("config: a cgroup write is \"N FILE VALUE\", FILE a name in the sandbox's Nth cgroup: %.80s", entry);
+}
+
 struct number_key {
 	const char *key;
 	size_t offset;
@@ -162,13 +193,20 @@ static int set_entry(struct config *cfg, char *key, char *value, size_t *n_env, 
 		}
 		cfg->collect[cfg->n_collect++] = value;
 	}
-	else if (strcmp(key, "cgroup_procs") == 0) {
-		if (cfg->n_cgroup_procs == MAX_CGROUP_PROCS) {
+	else if (strcmp(key, "cgroup") == 0) {
+		if (cfg->n_cgroups == MAX_CGROUPS) {
 			errno = E2BIG;
-			return fail("config: too many cgroup_procs");
+			return fail("config: too many cgroups");
 		}
-		cfg->cgroup_procs[cfg->n_cgroup_procs++] = value;
-	} else if (strcmp(key, "env") == 0)
+		if (value[0] != '/') {
+			errno = EINVAL;
+			return fail("config cgroup: not an absolute path: %.80s", value);
+		}
+		cfg->cgroups[cfg->n_cgroups++] = value;
+	}
+	else if (strcmp(key, "cgroup_write") == 0 || strcmp(key, "cgroup_try") == 0)
+		return parse_cgroup_write(cfg, value, strcmp(key, "cgroup_try") == 0);
+	else if (strcmp(key, "env") == 0)
 		return push(&cfg->env, n_env, value);
 	else if (strcmp(key, "arg") == 0)
 		return push(&cfg->argv, n_argv, value);
@@ -183,7 +221,7 @@ static int set_entry(struct config *cfg, char *key, char *value, size_t *n_env, 
 static int is_prepare_key(const char *key)
 {
 	return strcmp(key, "uid_base") == 0 || strcmp(key, "uid_count") == 0 || strcmp(key, "jobdir") == 0 ||
-	       strcmp(key, "cgroup_procs") == 0;
+	       strcmp(key, "cgroup") == 0;
 }
 
 /* Parse NUL-terminated entries of buf[0..len) (in place) for one stage. */

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define MAX_CGROUP_PROCS 16
+#define MAX_CGROUPS 16
+#define MAX_CGROUP_WRITES 32
 #define MAX_SECCOMP_FILTERS 4
 #define MAX_COLLECT 256
 /* The writable layer of a sandbox prepared ahead, until its job sets the real size. */
@@ -15,6 +16,14 @@
 #define CONFIG_FD 3
 #define REPORT_FD 4
 #define COLLECT_FD 5
+
+/* One of the job's limits: `value` into `file` of the sandbox's cgroups[dir]. */
+struct cgroup_write {
+	const char *file; /* a plain name: nothing outside the sandbox's own cgroups is written */
+	const char *value;
+	int dir;
+	int optional; /* `cgroup_try`: a refusal is ignored (a preference, not a limit) */
+};
 
 struct config {
 	const char *rootfs;   /* image rootfs on the host (read-only lower layer) */
@@ -26,8 +35,12 @@ struct config {
 	unsigned long uid, gid; /* inside the sandbox */
 	unsigned long long disk_bytes, disk_inodes;
 	unsigned long long rlimit_nofile, rlimit_stack, rlimit_fsize, rlimit_cpu, rlimit_nproc;
-	const char *cgroup_procs[MAX_CGROUP_PROCS];
-	int n_cgroup_procs;
+	/* the sandbox's cgroup directories (one per v1 hierarchy), made and joined ahead (stage one) */
+	const char *cgroups[MAX_CGROUPS];
+	int n_cgroups;
+	/* the job's limits, written in order before anything of it runs (stage two) */
+	struct cgroup_write cgroup_writes[MAX_CGROUP_WRITES];
+	int n_cgroup_writes;
 	/* raw struct sock_filter arrays, installed in this order (stacked) */
 	unsigned char *seccomp[MAX_SECCOMP_FILTERS];
 	size_t seccomp_len[MAX_SECCOMP_FILTERS];
@@ -65,7 +78,7 @@ int path_join(char *out, size_t size, const char *a, const char *b);
 int send_fd(int sock, int fd);
 int recv_fd(int sock);
 
-/* config.c: stage one (uid_base, uid_count, jobdir, cgroup_procs: from the run request,
+/* config.c: stage one (uid_base, uid_count, jobdir, cgroup: from the run request,
  * resets cfg) and stage two (the job: read raw from CONFIG_FD, then parsed; both
  * parse in place and keep pointers into the buffer). */
 int config_prepare(char *buf, size_t len, struct config *cfg);

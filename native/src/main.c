@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -34,15 +35,38 @@ static int write_id_maps(pid_t child, const struct config *cfg)
 	return write_file(path, map);
 }
 
-static int join_cgroup(pid_t child, const struct config *cfg)
+/* Ahead of the job: its cgroups, made fresh (one per v1 hierarchy; an existing one is
+ * someone else's), and the child in each. */
+static int make_and_join_cgroups(pid_t child, const struct config *cfg)
 {
-	char pid[32];
+	char pid[32], procs[4096];
 	int i;
 
 	snprintf(pid, sizeof(pid), "%d\n", child);
-	for (i = 0; i < cfg->n_cgroup_procs; i++)
-		if (write_file(cfg->cgroup_procs[i], pid) < 0)
+	for (i = 0; i < cfg->n_cgroups; i++)
+		if (mkdir(cfg->cgroups[i], 0755) < 0)
+			return fail("mkdir %s", cfg->cgroups[i]);
+	for (i = 0; i < cfg->n_cgroups; i++)
+		if (path_join(procs, sizeof(procs), cfg->cgroups[i], "cgroup.procs") < 0 || write_file(procs, pid) < 0)
 			return -1;
+	return 0;
+}
+
+/* The job's limits, in order, before anything of it runs (pid 1 forks the job only
+ * once it has its rootfs, which comes after these). */
+static int write_cgroup_limits(const struct config *cfg)
+{
+	char path[4096];
+	int i;
+
+	for (i = 0; i < cfg->n_cgroup_writes; i++) {
+		const struct cgroup_write *w = &cfg->cgroup_writes[i];
+
+		if (path_join(path, sizeof(path), cfg->cgroups[w->dir], w->file) < 0)
+			return -1;
+		if (write_file(path, w->value) < 0 && !w->optional)
+			return -1;
+	}
 	return 0;
 }
 
@@ -57,7 +81,7 @@ static int prepare_child(pid_t child, const struct config *cfg)
 	if (write_id_maps(child, cfg) < 0)
 		return -1;
 	TRACE("id_maps");
-	if (join_cgroup(child, cfg) < 0)
+	if (make_and_join_cgroups(child, cfg) < 0)
 		return -1;
 	TRACE("cgroup_join");
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", child);
@@ -213,6 +237,11 @@ int supervise(pid_t parent, struct config *cfg)
 		report_failure("config");
 		goto abandon;
 	}
+	if (write_cgroup_limits(cfg) < 0) {
+		report_failure("cgroup");
+		goto abandon;
+	}
+	TRACE("limits_written");
 	rootfs = mount_for_child(userns_fd, cfg, merged, sizeof(merged));
 	if (rootfs < 0 || hand_over_rootfs(sync_fds[1], rootfs) < 0) {
 		report_failure("prepare");

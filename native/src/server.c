@@ -6,7 +6,7 @@
  *   run SEQ\n ENTRIES  with 6 descriptors (SCM_RIGHTS): the job's stdin, stdout,
  *             stderr, the configuration pipe, the report pipe, the collect pipe.
  *             ENTRIES is stage one of the configuration (the sandbox's identity:
- *             uid_base, uid_count, cgroup_procs). A forked supervisor gets the
+ *             uid_base, uid_count, jobdir, cgroup). A forked supervisor gets the
  *             descriptors as fds 0-5, prepares the sandbox at once and waits for
  *             the job's configuration (stage two) on fd 3.
  *   kill SEQ  SIGKILL that job's supervisor, if it still runs (its job dies with it).

@@ -21,17 +21,32 @@ export interface CgroupStats {
   ioWriteBytes: number;
 }
 
+/** One of a job's limits as a file write, for the launcher to make (native/PROTOCOL.md, `cgroup_write`). */
+export interface CgroupWrite {
+  /** Index into the cgroup's `dirs`. */
+  dir: number;
+  /** A file name in that directory. */
+  file: string;
+  value: string;
+  /** A preference the kernel may refuse (then ignored), not a limit. */
+  optional: boolean;
+}
+
 /** One job's cgroup (in v1: one directory per controller). Owned by exactly one sandbox. */
 export interface JobCgroup {
   readonly name: string;
-  /** Files the launcher writes the job's first pid into (one per v1 hierarchy, one on v2). */
+  /** Its directories (one per v1 hierarchy, one on v2): a sandbox's launcher makes them and joins them. */
+  readonly dirs: readonly string[];
+  /** Their cgroup.procs files. */
   readonly procsFiles: readonly string[];
   /** Total cpu time used so far, in microseconds: cheap, read while the job runs. */
   cpuUsageUs(): number;
   stats(): CgroupStats;
   /** pids of every process in the cgroup now. */
   pids(): number[];
-  /** Set the job's limits (before its first process runs anything of the job). */
+  /** The job's limits as writes, in the order they must be made (a sandbox's launcher makes them). */
+  limitWrites(limits: CgroupLimits): CgroupWrite[];
+  /** Set the job's limits now (before its first process runs anything of the job). */
   applyLimits(limits: CgroupLimits): void;
   /** Kill every process in the cgroup at once and wait until it is empty. */
   killAll(): Promise<void>;
@@ -43,15 +58,13 @@ export interface CgroupDriver {
   readonly version: 1 | 2;
   /** Human-readable location of the `cellblock` parent(s), for logs and doctor. */
   readonly parents: readonly string[];
-  /**
-   * Create the per-job cgroup below the cellblock parent, with limits if given
-   * (a sandbox prepared ahead of its job gets them later, from applyLimits).
-   */
+  /** Create the per-job cgroup below the cellblock parent, with limits if given. */
   create(name: string, limits?: CgroupLimits): JobCgroup;
-  /** create() without limits, its directories made off the event loop (for sandboxes prepared ahead). */
-  createEmpty(name: string): Promise<JobCgroup>;
   /** Names of job cgroups that exist now (for reconcile after a crash). */
   list(): string[];
-  /** A handle on an existing job cgroup (for reconcile). */
+  /**
+   * A handle on the job cgroup `name`, whether it exists (reconcile) or not yet (a
+   * sandbox's launcher makes its directories: the worker's event loop never waits for them).
+   */
   open(name: string): JobCgroup;
 }

@@ -1,7 +1,9 @@
 // Reading and writing cgroup interface files with errors that say which file and what value,
 // and parsers for the kernel's file formats (flat keyed, nested keyed, one value).
 
+import { basename, dirname } from 'node:path';
 import { CellblockError, errnoCode, errorMessage } from '../errors.ts';
+import type { CgroupWrite } from './driver.ts';
 import type { CgroupFs } from './fs.ts';
 
 export function readText(fs: CgroupFs, path: string): string {
@@ -19,6 +21,37 @@ export function writeText(fs: CgroupFs, path: string, data: string): void {
     throw new CellblockError('CGROUP_FAILED', `failed to write "${data}" to ${path}: ${errorMessage(err)}`, {
       cause: err,
     });
+  }
+}
+
+/** One value for one interface file: how a limit is set. */
+export interface FileWrite {
+  path: string;
+  value: string;
+  /** A preference the kernel may refuse (then ignored), not a limit. */
+  optional: boolean;
+}
+
+/** FileWrites as writes into one of `dirs` (for the launcher, which writes only there). */
+export function toCgroupWrites(dirs: readonly string[], writes: readonly FileWrite[]): CgroupWrite[] {
+  return writes.map((w) => {
+    const dir = dirs.indexOf(dirname(w.path));
+    if (dir < 0) throw new CellblockError('CGROUP_FAILED', `${w.path} is not in one of the job's cgroups`);
+    return { dir, file: basename(w.path), value: w.value, optional: w.optional };
+  });
+}
+
+/** Writes in order; the first refused one that is not optional throws. */
+export function applyWrites(fs: CgroupFs, writes: readonly FileWrite[]): void {
+  for (const w of writes) {
+    if (!w.optional) writeText(fs, w.path, w.value);
+    else {
+      try {
+        fs.writeFile(w.path, w.value);
+      } catch {
+        // optional: see FileWrite
+      }
+    }
   }
 }
 

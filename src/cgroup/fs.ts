@@ -14,12 +14,11 @@ export interface CgroupFs {
   mkdir(path: string): void;
   rmdir(path: string): void;
   /**
-   * rmdir off the event loop: removing a v1 cgroup takes the kernel milliseconds
-   * (once per hierarchy), time the worker's other jobs must not wait for.
+   * rmdir off the event loop: removing a cgroup usually takes the kernel tens of
+   * microseconds, but at the tail milliseconds (it waits for locks other cgroup
+   * operations hold), time the worker's other jobs must not wait for.
    */
   removeDir(path: string): Promise<void>;
-  /** mkdir off the event loop (see removeDir); throws EEXIST like mkdir. */
-  makeDir(path: string): Promise<void>;
   /** Names of the subdirectories (child cgroups) of `path`. */
   listDirs(path: string): string[];
   kill(pid: number, signal: NodeJS.Signals): void;
@@ -43,9 +42,6 @@ export const hostCgroupFs: CgroupFs = {
   mkdir: (path) => nodeFs.mkdirSync(path),
   rmdir: (path) => nodeFs.rmdirSync(path),
   removeDir: (path) => nodeFs.promises.rmdir(path),
-  makeDir: async (path) => {
-    await nodeFs.promises.mkdir(path);
-  },
   listDirs: (path) =>
     nodeFs.readdirSync(path, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name),
   kill: (pid, signal) => {

@@ -1,5 +1,6 @@
 // The launcher's per-job protocol (native/PROTOCOL.md): what one job's
 // supervisor is told on its configuration pipe. Started by launcher-server.ts.
+import type { CgroupWrite } from '../cgroup/index.ts';
 import type { LauncherReport } from './report.ts';
 import type { CollectRequest } from './collect.ts';
 
@@ -9,8 +10,8 @@ export interface SandboxIdentity {
   uidCount: number;
   /** The sandbox's directory: its writable layer and mount points are made there ahead. */
   jobDir: string;
-  /** cgroup.procs files the sandbox's first process joins (one per v1 hierarchy). */
-  cgroupProcs: readonly string[];
+  /** The sandbox's cgroup directories (one per v1 hierarchy): the launcher makes them, and its first process joins them. */
+  cgroups: readonly string[];
 }
 
 /** Stage two: the job (configuration pipe, fd 3). */
@@ -24,6 +25,8 @@ export interface LaunchConfig {
   diskBytes: number;
   diskInodes: number;
   rlimits: { nofile: number; stack: number; fsize: number; cpuSeconds: number; nproc: number };
+  /** The job's limits, written into the sandbox's cgroups before anything of the job runs. */
+  cgroupWrites: readonly CgroupWrite[];
   /** BPF programs, installed in this order (they stack: the strictest answer wins). */
   seccomp: readonly Buffer[];
   /** KEY=VALUE */
@@ -36,7 +39,7 @@ export interface LaunchConfig {
 const entries = (list: readonly string[]): string => list.map((e) => `${e}\0`).join('');
 
 export function encodeIdentity(id: SandboxIdentity): string {
-  return entries([`uid_base=${id.uidBase}`, `uid_count=${id.uidCount}`, `jobdir=${id.jobDir}`, ...id.cgroupProcs.map((p) => `cgroup_procs=${p}`)]);
+  return entries([`uid_base=${id.uidBase}`, `uid_count=${id.uidCount}`, `jobdir=${id.jobDir}`, ...id.cgroups.map((d) => `cgroup=${d}`)]);
 }
 
 export function encodeConfig(c: LaunchConfig): Buffer {
@@ -47,6 +50,7 @@ export function encodeConfig(c: LaunchConfig): Buffer {
     `rlimit_nofile=${c.rlimits.nofile}`, `rlimit_stack=${c.rlimits.stack}`, `rlimit_fsize=${c.rlimits.fsize}`,
     `rlimit_cpu=${c.rlimits.cpuSeconds}`, `rlimit_nproc=${c.rlimits.nproc}`,
   ];
+  for (const w of c.cgroupWrites) list.push(`${w.optional ? 'cgroup_try' : 'cgroup_write'}=${w.dir} ${w.file} ${w.value}`);
   for (const bpf of c.seccomp) list.push(`seccomp=${bpf.toString('hex')}`);
   if (c.filesLayer) list.push(`files=${c.filesLayer}`);
   for (const e of c.env) list.push(`env=${e}`);

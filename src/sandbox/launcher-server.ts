@@ -232,7 +232,7 @@ export class PreparedLaunch {
     // Fresh, empty pipes: what fits is written at once, without a trip through the event loop.
     if (!writeFresh(configFd, encodeConfig(config))) {
       [stdinFd, stdoutFd, stderrFd, collectFd].forEach(closeFd);
-      throw new DeadSandboxError();
+      throw new DeadSandboxError(parseReport(this.reportText).setupFailed);
     }
     writeFresh(stdinFd, Buffer.from(stdin));
     // Nothing to collect: the launcher sends nothing there, so there is nothing to read.
@@ -265,10 +265,10 @@ export class PreparedLaunch {
 /** A pipe's capacity on Linux unless changed: writes up to this size into an empty pipe never block. */
 const PIPE_CAPACITY = 65536;
 
-/** A prepared sandbox's supervisor died before it got its job. */
+/** A prepared sandbox's supervisor died before it got its job (saying why, when it could). */
 export class DeadSandboxError extends CellblockError {
-  constructor() {
-    super('SANDBOX_FAILED', 'the prepared sandbox died before its job arrived');
+  constructor(why?: { stage: string; message: string }) {
+    super('SANDBOX_FAILED', `the prepared sandbox died before its job arrived${why ? ` (${why.stage}: ${why.message})` : ''}`);
   }
 }
 

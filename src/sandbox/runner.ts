@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
-import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type JobCgroup } from '../cgroup/index.ts';
+import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type CgroupWrite, type JobCgroup } from '../cgroup/index.ts';
 import { CellblockError, errorMessage } from '../errors.ts';
 import { resolveJobDefaults, type ResolvedJob } from '../image/job-defaults.ts';
 import { ImageStore } from '../image/store.ts';
@@ -247,14 +247,14 @@ class SandboxJob {
         return { sandbox, launch: sandbox.launch.start(config, this.spec.stdin, events) };
       } catch (err) {
         this.cgroup = undefined;
-        this.reclaimLater(sandbox);
+        this.reclaimLater(sandbox, false);
         if (!(err instanceof DeadSandboxError) || attempt >= MAX_SANDBOX_ATTEMPTS) throw err;
         this.log.warn({ sandbox: sandbox.id }, 'the prepared sandbox had died; taking another');
       }
     }
   }
 
-  /** The job's part of a sandbox: image recorded, files staged, limits set. Returns the launcher's configuration. */
+  /** The job's part of a sandbox: image recorded, files staged. Returns the launcher's configuration (with the limits). */
   private configure(sandbox: PreparedSandbox): LaunchConfig {
     const { dir, range } = sandbox;
     const { limits } = this.spec;
@@ -262,8 +262,9 @@ class SandboxJob {
     dir.recordImage(this.image.digest);
     if (!fs.existsSync(this.image.rootfs)) throw new CellblockError('IMAGE_NOT_FOUND', `image ${this.image.name} (${this.image.digest}) was removed as the job started`);
     const filesLayer = dir.stageFiles({ files: this.spec.files, cwd: this.job.cwd, user: this.job.user }, range, this.image.rootfs);
-    sandbox.cgroup.applyLimits({ memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids + SANDBOX_PROCESSES });
-    return this.launchConfig(filesLayer);
+    // Written by the launcher, before anything of the job runs.
+    const cgroupWrites = sandbox.cgroup.limitWrites({ memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids + SANDBOX_PROCESSES });
+    return this.launchConfig(filesLayer, cgroupWrites);
   }
 
   /**
@@ -284,7 +285,7 @@ class SandboxJob {
     }
   }
 
-  private launchConfig(filesLayer: string | undefined): LaunchConfig {
+  private launchConfig(filesLayer: string | undefined, cgroupWrites: CgroupWrite[]): LaunchConfig {
     const { spec, image } = this;
     const env = new Map<string, string>([['PATH', DEFAULT_PATH], ['HOME', this.job.cwd], ['HOSTNAME', spec.hostname]]);
     for (const [k, v] of Object.entries(image.config.env)) env.set(k, v);
@@ -301,6 +302,7 @@ class SandboxJob {
       diskInodes: Math.min(1 << 20, Math.max(1024, Math.floor(l.diskBytes / 4096))),
       // Per-process backstops; the cgroup-wide limits are the ones that count.
       rlimits: { nofile: l.openFiles, stack: l.stackBytes, fsize: l.diskBytes, cpuSeconds: Math.ceil(l.cpuMs / 1000) + 1, nproc: l.pids + SANDBOX_PROCESSES },
+      cgroupWrites,
       seccomp: this.seccomp,
       env: [...env].map(([k, v]) => `${k}=${v}`),
       argv: this.job.argv,
@@ -355,16 +357,17 @@ class SandboxJob {
         await launch.done;
       });
     }
-    this.reclaimLater(sandbox);
+    this.reclaimLater(sandbox, launch !== undefined);
     return errors;
   }
 
   /**
    * After the result, off the job's path (tracked until close()): the cgroup (its
    * stats are read), then, once the supervisor is gone (its mounts with it), the
-   * job directory and the uid range. Also for a sandbox that never got its job.
+   * job directory and the uid range. Also for a sandbox that never got its job:
+   * its supervisor may still be making the cgroup, so that one goes first.
    */
-  private reclaimLater(sandbox: PreparedSandbox): void {
+  private reclaimLater(sandbox: PreparedSandbox, gotItsJob: boolean): void {
     const started = process.hrtime.bigint();
     const reclaim = (async (): Promise<void> => {
       // Not before the result is on its way.
@@ -377,8 +380,10 @@ class SandboxJob {
           this.log.error({ err: errorMessage(err), step: what }, 'reclaim step failed');
         }
       };
+      // A sandbox that never got its job is discarded; a used one is waited for
+      // (once it has reported, it made its cgroup long ago: removed meanwhile).
+      if (!gotItsJob) await sandbox.launch.discard();
       await step('cgroup', () => sandbox.cgroup.remove());
-      // A sandbox that never got its job is discarded; a used one is waited for.
       await sandbox.launch.discard();
       await step('job directory', () => sandbox.dir.remove());
       await step('uid range', () => this.p.uids.release(sandbox.range));

@@ -151,8 +151,9 @@ export class SandboxPool {
     let cgroup: JobCgroup | undefined;
     try {
       dir = await JobDir.create(this.p.jobsRoot, id, this.p.owner, range);
-      cgroup = await this.p.cgroups.createEmpty(id);
-      const launch = this.p.launchers.prepare({ uidBase: range.base, uidCount: range.count, jobDir: dir.path, cgroupProcs: cgroup.procsFiles });
+      // Its directories are made by the sandbox's launcher.
+      cgroup = this.p.cgroups.open(id);
+      const launch = this.p.launchers.prepare({ uidBase: range.base, uidCount: range.count, jobDir: dir.path, cgroups: cgroup.dirs });
       return { id, range, dir, cgroup, launch };
     } catch (err) {
       // Each step on its own: one that fails does not keep the others.

@@ -62,21 +62,6 @@ export class V1Driver implements CgroupDriver {
     return job;
   }
 
-  async createEmpty(name: string): Promise<JobCgroup> {
-    assertCgroupName(name);
-    const job = new V1JobCgroup(this.fs, this.files, name, this.hierarchies, this.timing);
-    const made = await Promise.allSettled(job.dirs.map((dir) => this.fs.makeDir(dir)));
-    const failed = made.findIndex((r) => r.status === 'rejected');
-    if (failed >= 0) {
-      // Undo only what we made; nothing has joined these directories yet.
-      await Promise.allSettled(job.dirs.filter((_d, i) => made[i]!.status === 'fulfilled').map((dir) => this.fs.removeDir(dir)));
-      const err = (made[failed] as PromiseRejectedResult).reason as unknown;
-      const hint = errnoCode(err) === 'EEXIST' ? ' (left by a crashed worker? reconcile removes it)' : '';
-      throw new CellblockError('CGROUP_FAILED', `failed to create ${job.dirs[failed]}: ${errorMessage(err)}${hint}`, { cause: err });
-    }
-    return job;
-  }
-
   list(): string[] {
     // Union: a crash during create or remove can leave a job in only some hierarchies.
     const names = new Set<string>();

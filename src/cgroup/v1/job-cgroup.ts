@@ -2,13 +2,14 @@
 
 import { join } from 'node:path';
 import { CellblockError } from '../../errors.ts';
-import type { CgroupLimits, CgroupStats, JobCgroup } from '../driver.ts';
+import type { CgroupLimits, CgroupStats, CgroupWrite, JobCgroup } from '../driver.ts';
+import { applyWrites, type FileWrite, toCgroupWrites } from '../files.ts';
 import { assertLimits } from '../limits.ts';
 import type { CgroupFs } from '../fs.ts';
 import type { InterfaceFiles } from '../interface-files.ts';
-import { applyCpuLimit } from './cpu.ts';
-import { applyMemoryLimit } from './memory.ts';
-import { applyPidsLimit } from './pids.ts';
+import { cpuLimitWrites } from './cpu.ts';
+import { memoryLimitWrites } from './memory.ts';
+import { pidsLimitWrites } from './pids.ts';
 import { type CgroupTiming, pollUntil } from '../timing.ts';
 import { collectPids, killPids, removeIfEmpty, removeTree, runAll } from '../tree.ts';
 import { readIoStats } from './blkio.ts';
@@ -49,11 +50,21 @@ export class V1JobCgroup implements JobCgroup {
     return dir;
   }
 
+  limitWrites(limits: CgroupLimits): CgroupWrite[] {
+    return toCgroupWrites(this.dirs, this.fileWrites(limits));
+  }
+
   applyLimits(limits: CgroupLimits): void {
+    applyWrites(this.fs, this.fileWrites(limits));
+  }
+
+  private fileWrites(limits: CgroupLimits): FileWrite[] {
     assertLimits(limits);
-    applyMemoryLimit(this.fs, this.files, this.dirOf('memory'), limits.memoryBytes);
-    applyCpuLimit(this.fs, this.dirOf('cpu'), limits.cpus);
-    applyPidsLimit(this.fs, this.dirOf('pids'), limits.pids);
+    return [
+      ...memoryLimitWrites(this.files, this.dirOf('memory'), limits.memoryBytes),
+      ...cpuLimitWrites(this.dirOf('cpu'), limits.cpus),
+      ...pidsLimitWrites(this.dirOf('pids'), limits.pids),
+    ];
   }
 
   cpuUsageUs(): number {

@@ -2,27 +2,22 @@
 // a MEMORY_LIMIT verdict is decided from.
 
 import { join } from 'node:path';
-import { flatKey, readFlatKeyed, readNumber, writeText } from '../files.ts';
+import { type FileWrite, flatKey, readFlatKeyed, readNumber } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
 import type { InterfaceFiles } from '../interface-files.ts';
 
-export function applyMemoryLimit(fs: CgroupFs, files: InterfaceFiles, dir: string, bytes: number): void {
-  writeText(fs, join(dir, 'memory.limit_in_bytes'), String(bytes));
+export function memoryLimitWrites(files: InterfaceFiles, dir: string, bytes: number): FileWrite[] {
+  const writes: FileWrite[] = [{ path: join(dir, 'memory.limit_in_bytes'), value: String(bytes), optional: false }];
   // memsw is memory+swap, so memsw = limit means "no swap". The kernel requires
   // memsw >= limit_in_bytes at every step, hence the order. The file is absent when the
   // kernel has no swap accounting (swapaccount=0, or no swap support at all).
   const memsw = join(dir, 'memory.memsw.limit_in_bytes');
-  if (files.has(memsw)) writeText(fs, memsw, String(bytes));
+  if (files.has(memsw)) writes.push({ path: memsw, value: String(bytes), optional: false });
   // Without memsw this is the only way left to say "don't swap"; it is a preference the
   // kernel may refuse (EINVAL on some versions), never a limit, so a refusal is ignored.
   const swappiness = join(dir, 'memory.swappiness');
-  if (files.has(swappiness)) {
-    try {
-      fs.writeFile(swappiness, '0');
-    } catch {
-      // see above
-    }
-  }
+  if (files.has(swappiness)) writes.push({ path: swappiness, value: '0', optional: true });
+  return writes;
 }
 
 export interface V1MemoryStats {

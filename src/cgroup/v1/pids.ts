@@ -3,12 +3,12 @@
 // the same files on v1 and v2, so v1 hosts on new kernels have it too.
 
 import { join } from 'node:path';
-import { readNumber, writeText } from '../files.ts';
+import { type FileWrite, readNumber } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
 import type { InterfaceFiles } from '../interface-files.ts';
 
-export function applyPidsLimit(fs: CgroupFs, dir: string, max: number): void {
-  writeText(fs, join(dir, 'pids.max'), String(max));
+export function pidsLimitWrites(dir: string, max: number): FileWrite[] {
+  return [{ path: join(dir, 'pids.max'), value: String(max), optional: false }];
 }
 
 export function readPidsPeak(fs: CgroupFs, files: InterfaceFiles, dir: string): number | null {

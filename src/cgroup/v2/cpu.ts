@@ -2,12 +2,12 @@
 // the kernel keeps in every cgroup whether or not the controller is enabled.
 
 import { join } from 'node:path';
-import { flatKey, readFlatKeyed, writeText } from '../files.ts';
+import { type FileWrite, flatKey, readFlatKeyed } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
 import { CPU_PERIOD_US, cpuQuotaUs } from '../limits.ts';
 
-export function applyCpuLimit(fs: CgroupFs, dir: string, cpus: number): void {
-  writeText(fs, join(dir, 'cpu.max'), `${cpuQuotaUs(cpus)} ${CPU_PERIOD_US}`);
+export function cpuLimitWrites(dir: string, cpus: number): FileWrite[] {
+  return [{ path: join(dir, 'cpu.max'), value: `${cpuQuotaUs(cpus)} ${CPU_PERIOD_US}`, optional: false }];
 }
 
 export function readCpuStat(fs: CgroupFs, dir: string): { usageUs: number; userUs: number; systemUs: number } {

@@ -56,18 +56,6 @@ export class V2Driver implements CgroupDriver {
     return job;
   }
 
-  async createEmpty(name: string): Promise<JobCgroup> {
-    assertCgroupName(name);
-    const job = new V2JobCgroup(this.fs, this.files, name, this.layout.parentDir, this.timing);
-    try {
-      await this.fs.makeDir(job.dir);
-    } catch (err) {
-      const hint = errnoCode(err) === 'EEXIST' ? ' (left by a crashed worker? reconcile removes it)' : '';
-      throw new CellblockError('CGROUP_FAILED', `failed to create ${job.dir}: ${errorMessage(err)}${hint}`, { cause: err });
-    }
-    return job;
-  }
-
   list(): string[] {
     try {
       return this.fs.listDirs(this.layout.parentDir).sort();

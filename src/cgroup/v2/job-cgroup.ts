@@ -2,13 +2,14 @@
 
 import { join } from 'node:path';
 import { CellblockError } from '../../errors.ts';
-import type { CgroupLimits, CgroupStats, JobCgroup } from '../driver.ts';
+import type { CgroupLimits, CgroupStats, CgroupWrite, JobCgroup } from '../driver.ts';
+import { applyWrites, type FileWrite, toCgroupWrites } from '../files.ts';
 import { assertLimits } from '../limits.ts';
 import type { CgroupFs } from '../fs.ts';
 import type { InterfaceFiles } from '../interface-files.ts';
-import { applyCpuLimit } from './cpu.ts';
-import { applyMemoryLimit } from './memory.ts';
-import { applyPidsLimit } from './pids.ts';
+import { cpuLimitWrites } from './cpu.ts';
+import { memoryLimitWrites } from './memory.ts';
+import { pidsLimitWrites } from './pids.ts';
 import { type CgroupTiming, pollUntil } from '../timing.ts';
 import { collectPids, removeIfEmpty, removeTree, runAll } from '../tree.ts';
 import { readCpuStat, readCpuUsageUs } from './cpu.ts';
@@ -22,6 +23,7 @@ const ROUND_GRACE_MS = 100;
 
 export class V2JobCgroup implements JobCgroup {
   readonly dir: string;
+  readonly dirs: readonly string[];
   readonly procsFiles: readonly string[];
 
   constructor(
@@ -33,14 +35,25 @@ export class V2JobCgroup implements JobCgroup {
     private readonly timing: CgroupTiming,
   ) {
     this.dir = join(parentDir, name);
+    this.dirs = [this.dir];
     this.procsFiles = [join(this.dir, 'cgroup.procs')];
   }
 
+  limitWrites(limits: CgroupLimits): CgroupWrite[] {
+    return toCgroupWrites(this.dirs, this.fileWrites(limits));
+  }
+
   applyLimits(limits: CgroupLimits): void {
+    applyWrites(this.fs, this.fileWrites(limits));
+  }
+
+  private fileWrites(limits: CgroupLimits): FileWrite[] {
     assertLimits(limits);
-    applyMemoryLimit(this.fs, this.files, this.dir, limits.memoryBytes);
-    applyCpuLimit(this.fs, this.dir, limits.cpus);
-    applyPidsLimit(this.fs, this.dir, limits.pids);
+    return [
+      ...memoryLimitWrites(this.files, this.dir, limits.memoryBytes),
+      ...cpuLimitWrites(this.dir, limits.cpus),
+      ...pidsLimitWrites(this.dir, limits.pids),
+    ];
   }
 
   cpuUsageUs(): number {

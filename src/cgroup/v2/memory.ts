@@ -2,16 +2,17 @@
 // MEMORY_LIMIT verdict is decided from.
 
 import { join } from 'node:path';
-import { flatKey, readFlatKeyed, readNumber, writeText } from '../files.ts';
+import { type FileWrite, flatKey, readFlatKeyed, readNumber } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
 import type { InterfaceFiles } from '../interface-files.ts';
 
-export function applyMemoryLimit(fs: CgroupFs, files: InterfaceFiles, dir: string, bytes: number): void {
-  writeText(fs, join(dir, 'memory.max'), String(bytes));
+export function memoryLimitWrites(files: InterfaceFiles, dir: string, bytes: number): FileWrite[] {
+  const writes: FileWrite[] = [{ path: join(dir, 'memory.max'), value: String(bytes), optional: false }];
   // Absent when the kernel has no swap accounting; then there is no swap to forbid either
   // way (swap.max is independent of memory.max on v2, unlike v1's memsw).
   const swapMax = join(dir, 'memory.swap.max');
-  if (files.has(swapMax)) writeText(fs, swapMax, '0');
+  if (files.has(swapMax)) writes.push({ path: swapMax, value: '0', optional: false });
+  return writes;
 }
 
 export interface V2MemoryStats {

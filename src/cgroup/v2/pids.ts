@@ -2,12 +2,12 @@
 // keeps one (pids.peak, 6.1+).
 
 import { join } from 'node:path';
-import { readNumber, writeText } from '../files.ts';
+import { type FileWrite, readNumber } from '../files.ts';
 import type { CgroupFs } from '../fs.ts';
 import type { InterfaceFiles } from '../interface-files.ts';
 
-export function applyPidsLimit(fs: CgroupFs, dir: string, max: number): void {
-  writeText(fs, join(dir, 'pids.max'), String(max));
+export function pidsLimitWrites(dir: string, max: number): FileWrite[] {
+  return [{ path: join(dir, 'pids.max'), value: String(max), optional: false }];
 }
 
 export function readPidsPeak(fs: CgroupFs, files: InterfaceFiles, dir: string): number | null {

@@ -193,15 +193,6 @@ export class FakeKernel implements CgroupFs {
     nodeFs.rmSync(path, { recursive: true });
   }
 
-  makeDir(path: string): Promise<void> {
-    try {
-      this.mkdir(path);
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
   removeDir(path: string): Promise<void> {
     try {
       this.rmdir(path);

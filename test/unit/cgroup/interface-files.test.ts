@@ -63,7 +63,7 @@ describe('InterfaceFiles', () => {
       const driver = detectCgroupDriver({ fsRoot: machine.fsRoot, procSelfCgroup: machine.procSelfCgroup, fs });
       const writes = (from: number): string[] => kernel.writes.slice(from).map((w) => `${w.path.split('/').pop()}=${w.data}`);
       const runJob = async (name: string): Promise<{ written: string[]; lookedUp: number }> => {
-        const cgroup = await driver.createEmpty(name);
+        const cgroup = driver.create(name);
         const [w0, l0] = [kernel.writes.length, lookups.length];
         cgroup.applyLimits(LIMITS);
         cgroup.stats();
