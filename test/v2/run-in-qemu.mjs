@@ -21,6 +21,7 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const DEFAULT_FILES = [
   'test/integration/cgroup',
   'test/integration/sandbox/run.test.ts',
+  'test/integration/sandbox/launcher-cgroups.test.ts',
   'test/security/isolation.test.ts',
 ];
 const DEFAULT_PASSES = ['root', 'delegated', 'container'];
