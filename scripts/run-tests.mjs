@@ -1,7 +1,8 @@
 // Runs the whole suite with node's test runner through tsx: test/unit, then
 // test/integration and test/security. Files run one at a time: sandbox tests
 // assert that the host is left clean, which needs no other file's sandboxes
-// alive. Extra arguments (files or directories) narrow the run.
+// alive. Extra arguments (files or directories) narrow the run. Afterwards the
+// test state dir's run/ tmpfs is unmounted: the suite leaves no mount behind.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,4 +26,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
-process.exit(r.status ?? 1);
+// The suite's sandboxes share a tmpfs at <test state dir>/run (a worker keeps its own
+// mounted); once they are all gone the suite takes it down, and fails if state is left.
+const released = spawnSync(process.execPath, ['--import', 'tsx', 'test/helpers/release-test-run-dir.ts'], { stdio: 'inherit', cwd: root });
+process.exit(r.status !== 0 ? (r.status ?? 1) : (released.status ?? 1));

@@ -6,12 +6,13 @@
 // that scans past every inode freed in the last minute). Mounted under a lock, so
 // two runners starting at once never stack two tmpfs (the second would hide the
 // first one's live job directories); never over a directory holding state.
+// releaseRunDir is the way back, for a host (or a test suite) done with cellblock.
 import fs from 'node:fs';
 import path from 'node:path';
 import { errorMessage } from '../errors.ts';
 import { acquireLock } from '../image/lock.ts';
 import type { Logger } from '../log.ts';
-import { mountTmpfs } from '../sys/libc.ts';
+import { mountTmpfs, unmount } from '../sys/libc.ts';
 
 const TMPFS_MAGIC = 0x01021994;
 const RUN = 'run';
@@ -54,3 +55,25 @@ export async function ensureRunDir(stateDir: string, log: Logger): Promise<'tmpf
     lock.release();
   }
 }
+
+/**
+ * Unmounts the tmpfs at <stateDir>/run when it holds no state (no job directory, no
+ * uid claim: no runner has a sandbox here), under the lock ensureRunDir takes. For a
+ * host, or a test suite, done with this state dir; a runner still using it would find
+ * its state gone, so this is not for a live worker's state dir. Says what it did.
+ */
+export async function releaseRunDir(stateDir: string): Promise<'unmounted' | 'not-mounted' | 'holds-state'> {
+  const dir = runDirIn(stateDir);
+  if (!fs.existsSync(dir)) return 'not-mounted';
+  const lock = await acquireLock(stateDir, RUN);
+  try {
+    if (!isMountPoint(dir) || !isTmpfs(dir)) return 'not-mounted';
+    if (!holdsNoState(dir)) return 'holds-state';
+    unmount(dir);
+    return 'unmounted';
+  } finally {
+    lock.release();
+  }
+}
+
+const isMountPoint = (dir: string): boolean => fs.statSync(dir).dev !== fs.statSync(path.dirname(dir)).dev;

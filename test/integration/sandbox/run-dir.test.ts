@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { acquireLock } from '../../../src/image/lock.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { ensureRunDir, isTmpfs, jobsDirIn, runDirIn } from '../../../src/sandbox/run-dir.ts';
+import { ensureRunDir, isTmpfs, jobsDirIn, releaseRunDir, runDirIn, uidsDirIn } from '../../../src/sandbox/run-dir.ts';
 import { mountTmpfs, unmount } from '../../../src/sys/libc.ts';
 
 const mountsAt = (dir: string): number => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === dir).length;
@@ -56,5 +56,31 @@ describe('run dir', { skip: process.getuid?.() !== 0 && 'needs root (mounts a tm
     // Once reconcile has removed it (empty directories left are no state), the next start mounts.
     fs.rmSync(leftover, { recursive: true });
     assert.equal(await ensureRunDir(stateDir, silentLogger), 'tmpfs');
+  });
+
+  it('is unmounted again when it holds no state, and mounted again by the next start', async () => {
+    assert.equal(await releaseRunDir(stateDir), 'not-mounted', 'nothing there yet');
+    assert.equal(await ensureRunDir(stateDir, silentLogger), 'tmpfs');
+    const run = runDirIn(stateDir);
+    fs.mkdirSync(jobsDirIn(stateDir)); // the layout alone is no state
+    assert.equal(await releaseRunDir(stateDir), 'unmounted');
+    assert.equal(mountsAt(run), 0);
+    assert.equal(await releaseRunDir(stateDir), 'not-mounted', 'a directory on the disk is left alone');
+    assert.deepEqual(fs.readdirSync(stateDir).filter((n) => n.includes('lock')), [], 'the lock is given back');
+    assert.equal(await ensureRunDir(stateDir, silentLogger), 'tmpfs');
+    assert.equal(mountsAt(run), 1);
+  });
+
+  it('stays mounted while it holds a job directory or a uid claim', async () => {
+    assert.equal(await ensureRunDir(stateDir, silentLogger), 'tmpfs');
+    const job = path.join(jobsDirIn(stateDir), 'sandbox-1');
+    fs.mkdirSync(job, { recursive: true });
+    assert.equal(await releaseRunDir(stateDir), 'holds-state');
+    assert.equal(mountsAt(runDirIn(stateDir)), 1);
+    fs.rmdirSync(job);
+    fs.mkdirSync(uidsDirIn(stateDir));
+    fs.symlinkSync('1 1', path.join(uidsDirIn(stateDir), '0'));
+    assert.equal(await releaseRunDir(stateDir), 'holds-state');
+    assert.ok(fs.lstatSync(path.join(uidsDirIn(stateDir), '0')).isSymbolicLink(), 'the claim is still there');
   });
 });
