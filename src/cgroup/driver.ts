@@ -37,8 +37,6 @@ export interface JobCgroup {
   readonly name: string;
   /** Its directories (one per v1 hierarchy, one on v2): a sandbox's launcher makes them and joins them. */
   readonly dirs: readonly string[];
-  /** Their cgroup.procs files. */
-  readonly procsFiles: readonly string[];
   /** Total cpu time used so far, in microseconds: cheap, read while the job runs. */
   cpuUsageUs(): number;
   stats(): CgroupStats;

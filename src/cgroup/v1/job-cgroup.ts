@@ -23,7 +23,6 @@ import { readPidsPeak } from './pids.ts';
 const ROUND_GRACE_MS = 100;
 
 export class V1JobCgroup implements JobCgroup {
-  readonly procsFiles: readonly string[];
   /** One directory per hierarchy, in the order of the driver's hierarchies. */
   readonly dirs: readonly string[];
   private readonly byController = new Map<V1Controller, string>();
@@ -40,7 +39,6 @@ export class V1JobCgroup implements JobCgroup {
     hierarchies.forEach((h, i) => {
       for (const c of h.controllers) this.byController.set(c, this.dirs[i] as string);
     });
-    this.procsFiles = this.dirs.map((d) => join(d, 'cgroup.procs'));
   }
 
   /** Directory of a required controller (the driver refuses to start without them). */

@@ -24,7 +24,6 @@ const ROUND_GRACE_MS = 100;
 export class V2JobCgroup implements JobCgroup {
   readonly dir: string;
   readonly dirs: readonly string[];
-  readonly procsFiles: readonly string[];
 
   constructor(
     private readonly fs: CgroupFs,
@@ -36,7 +35,6 @@ export class V2JobCgroup implements JobCgroup {
   ) {
     this.dir = join(parentDir, name);
     this.dirs = [this.dir];
-    this.procsFiles = [join(this.dir, 'cgroup.procs')];
   }
 
   limitWrites(limits: CgroupLimits): CgroupWrite[] {

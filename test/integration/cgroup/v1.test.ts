@@ -29,7 +29,7 @@ const read = (path: string): string => readFileSync(path, 'utf8').trim();
 
 /** What a launcher does: put the job's first pid into every hierarchy. */
 function join_(job: JobCgroup, pid: number): void {
-  for (const file of job.procsFiles) writeFileSync(file, String(pid));
+  for (const file of job.dirs.map((d) => join(d, 'cgroup.procs'))) writeFileSync(file, String(pid));
 }
 
 async function cleanup(driver: CgroupDriver, job: JobCgroup | undefined, child: ChildProcess | undefined): Promise<void> {
@@ -47,7 +47,7 @@ describe('v1 driver on this machine', { skip: reason }, () => {
     let child: ChildProcess | undefined;
     try {
       job = driver.create(name, { memoryBytes: 64 * MiB, cpus: 0.5, pids: 16 });
-      const dirs = job.procsFiles.map((f) => f.slice(0, -'/cgroup.procs'.length));
+      const dirs = job.dirs;
       const dirWith = (file: string): string => {
         const dir = dirs.find((d) => existsSync(join(d, file)));
         assert.ok(dir, `no job dir has ${file}`);

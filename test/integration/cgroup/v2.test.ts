@@ -33,13 +33,13 @@ const testName = (): string => `test-${randomBytes(4).toString('hex')}`;
 const read = (path: string): string => readFileSync(path, 'utf8').trim();
 const words = (path: string): string[] => read(path).split(/\s+/).filter((w) => w !== '');
 const driverHere = (): CgroupDriver => detectCgroupDriver({ parentName: SCOPE.cgroupParent });
-const jobDir = (job: JobCgroup): string => dirname(job.procsFiles[0] as string);
+const jobDir = (job: JobCgroup): string => job.dirs[0] as string;
 /** This process's cgroup directory now (the 0:: line). */
 const ownDir = (): string => join(ROOT, /^0::(.*)$/m.exec(read('/proc/self/cgroup'))?.[1] ?? '/').replace(/\/$/, '');
 
 function join_(job: JobCgroup, pid: number): void {
-  assert.equal(job.procsFiles.length, 1, 'one hierarchy on v2');
-  writeFileSync(job.procsFiles[0] as string, String(pid));
+  assert.equal(job.dirs.length, 1, 'one hierarchy on v2');
+  writeFileSync(join(jobDir(job), 'cgroup.procs'), String(pid));
 }
 
 async function cleanup(driver: CgroupDriver, job: JobCgroup | undefined, child: ChildProcess | undefined): Promise<void> {

@@ -64,7 +64,7 @@ test('reconcile kills what is still running in a dead worker\'s cgroup, and spar
   const cg = cgroups.create(deadId, { memoryBytes: 64 << 20, cpus: 1, pids: 8 });
   const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
   const sleeperExit = new Promise((r) => sleeper.on('exit', r));
-  for (const f of cg.procsFiles) fs.writeFileSync(f, String(sleeper.pid));
+  for (const f of cg.dirs.map((d) => path.join(d, 'cgroup.procs'))) fs.writeFileSync(f, String(sleeper.pid));
 
   // A live job of this process meanwhile.
   const live = runner.run(spec({ cmd: ['sleep', '1'] }), { jobId: jobId('live') });

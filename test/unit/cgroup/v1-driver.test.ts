@@ -37,13 +37,13 @@ describe('v1 driver', () => {
     assert.equal(read(join(m.fsRoot, 'cpu/cellblock/test-a1/cpu.cfs_period_us')), '100000');
     assert.equal(read(join(m.fsRoot, 'cpu/cellblock/test-a1/cpu.cfs_quota_us')), '50000');
     assert.equal(read(join(m.fsRoot, 'pids/cellblock/test-a1/pids.max')), '32');
-    assert.deepEqual([...job.procsFiles].sort(), [
-      join(m.fsRoot, 'blkio/cellblock/test-a1/cgroup.procs'),
-      join(m.fsRoot, 'cpu/cellblock/test-a1/cgroup.procs'),
-      join(m.fsRoot, 'cpuacct/cellblock/test-a1/cgroup.procs'),
-      join(m.fsRoot, 'freezer/cellblock/test-a1/cgroup.procs'),
-      join(mem, 'cgroup.procs'),
-      join(m.fsRoot, 'pids/cellblock/test-a1/cgroup.procs'),
+    assert.deepEqual([...job.dirs].sort(), [
+      join(m.fsRoot, 'blkio/cellblock/test-a1'),
+      join(m.fsRoot, 'cpu/cellblock/test-a1'),
+      join(m.fsRoot, 'cpuacct/cellblock/test-a1'),
+      join(m.fsRoot, 'freezer/cellblock/test-a1'),
+      mem,
+      join(m.fsRoot, 'pids/cellblock/test-a1'),
     ]);
     // memsw after limit_in_bytes (the fake kernel, like the real one, refuses memsw < limit).
     const order = m.kernel.writes.map((w) => w.path.split('/').pop());
@@ -127,7 +127,7 @@ describe('v1 driver', () => {
   it('lists the union of pids over hierarchies, and child cgroups too', () => {
     const { m, driver } = setup();
     const job = driver.create('test-p', LIMITS);
-    for (const f of job.procsFiles) m.kernel.writeFile(f, '100');
+    for (const f of job.dirs.map((d) => join(d, 'cgroup.procs'))) m.kernel.writeFile(f, '100');
     m.kernel.addProcess(join(m.fsRoot, 'pids/cellblock/test-p'), 101); // only in one hierarchy
     m.kernel.mkdir(join(m.fsRoot, 'freezer/cellblock/test-p/sub'));
     m.kernel.addProcess(join(m.fsRoot, 'freezer/cellblock/test-p/sub'), 102);
@@ -137,7 +137,7 @@ describe('v1 driver', () => {
   it('killAll freezes, SIGKILLs every pid, thaws, and waits for the cgroup to empty', async () => {
     const { m, driver } = setup({ features: { freezingReads: 2 } });
     const job = driver.create('test-k', LIMITS);
-    for (const f of job.procsFiles) m.kernel.writeFile(f, '200');
+    for (const f of job.dirs.map((d) => join(d, 'cgroup.procs'))) m.kernel.writeFile(f, '200');
     m.kernel.addProcess(join(m.fsRoot, 'freezer/cellblock/test-k'), 201);
     m.kernel.writes.length = 0;
     await job.killAll();
@@ -169,7 +169,7 @@ describe('v1 driver', () => {
   it('remove kills what is left, removes every directory (children first) and is idempotent', async () => {
     const { m, driver } = setup();
     const job = driver.create('test-r', LIMITS);
-    for (const f of job.procsFiles) m.kernel.writeFile(f, '400');
+    for (const f of job.dirs.map((d) => join(d, 'cgroup.procs'))) m.kernel.writeFile(f, '400');
     m.kernel.mkdir(join(m.fsRoot, 'cpu/cellblock/test-r/child'));
     await job.remove();
     assert.equal(m.kernel.signals.length, 1);

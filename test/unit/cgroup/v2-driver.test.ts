@@ -101,7 +101,7 @@ describe('v2 job cgroups', () => {
     const { driver, parent } = setup({ procs: [11] });
     const job = driver.create('test-c', LIMITS);
     const dir = join(parent, 'test-c');
-    assert.deepEqual(job.procsFiles, [join(dir, 'cgroup.procs')]);
+    assert.deepEqual(job.dirs, [dir]);
     assert.equal(read(join(dir, 'memory.max')), String(LIMITS.memoryBytes));
     assert.equal(read(join(dir, 'memory.swap.max')), '0');
     assert.equal(read(join(dir, 'cpu.max')), '150000 100000');

@@ -32,7 +32,7 @@ function makePool(ranges: number): { pool: SandboxPool; uids: UidRanges; launche
     },
   } as unknown as LauncherServer;
   const cgroups = {
-    open: (name: string): JobCgroup => ({ name, dirs: [], procsFiles: [], remove: async () => {} }) as unknown as JobCgroup,
+    open: (name: string): JobCgroup => ({ name, dirs: [], remove: async () => {} }) as unknown as JobCgroup,
   } as unknown as CgroupDriver;
   const jobsRoot = path.join(root, 'jobs');
   fs.mkdirSync(jobsRoot);
