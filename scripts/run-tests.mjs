@@ -29,4 +29,10 @@ const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-conc
 // The suite's sandboxes share a tmpfs at <test state dir>/run (a worker keeps its own
 // mounted); once they are all gone the suite takes it down, and fails if state is left.
 const released = spawnSync(process.execPath, ['--import', 'tsx', 'test/helpers/release-test-run-dir.ts'], { stdio: 'inherit', cwd: root });
+// A child that ends by a signal prints nothing of it itself: say so.
+for (const [what, c] of [['the test runner', r], ['releasing the test state dir', released]]) {
+  if (c.status === 0) continue;
+  const how = c.error ? c.error.message : c.signal ? `killed by ${c.signal}` : `exit ${c.status}`;
+  console.error(`run-tests: ${what} failed (${how})`);
+}
 process.exit(r.status !== 0 ? (r.status ?? 1) : (released.status ?? 1));
